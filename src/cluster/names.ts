@@ -1,0 +1,33 @@
+// Names shared by the config and the routing code: the hash functions and distributions of
+// libmemcached that this package reproduces (SPEC §4, test/fixtures/vectors/ALGORITHMS.md).
+
+/** Key hash functions, as libmemcached's MEMCACHED_HASH_* (`default` = one-at-a-time). */
+export const HASH_NAMES = [
+  'default',
+  'md5',
+  'crc',
+  'fnv1_64',
+  'fnv1a_64',
+  'fnv1_32',
+  'fnv1a_32',
+  'hsieh',
+  'murmur',
+  'jenkins',
+  'murmur3',
+] as const;
+export type HashName = (typeof HASH_NAMES)[number];
+
+/** Distributions a config may name (SPEC §4). */
+export const DISTRIBUTIONS = ['consistent', 'modula', 'ketama_weighted', 'ketama_spy'] as const;
+export type DistributionName = (typeof DISTRIBUTIONS)[number];
+
+/**
+ * One server as the continuum sees it. `host` is verbatim as configured (never resolved: the
+ * continuum hashes the text); a Unix socket has its path as host and port 0.
+ */
+export interface ServerSpec {
+  readonly host: string;
+  readonly port: number;
+  /** >= 1 (libmemcached stores a weight of 0 as 1). */
+  readonly weight: number;
+}

@@ -1,0 +1,324 @@
+// memcached's binary protocol (memcached doc/protocol-binary.xml; libmemcached
+// src/libmemcached/response.cc for the status → code mapping). Requests carry an opaque that the
+// reply echoes; a multi-get is a run of quiet GETQs closed by a NOOP. No sockets here.
+
+import { ByteWriter } from '../../util/byte-writer.js';
+import { Rc } from '../../util/errors.js';
+import { ReadBuffer } from '../../util/read-buffer.js';
+import type { Command, Outcome, StoreMode } from './command.js';
+import { ProtocolError } from './text.js';
+
+export const Opcode = {
+  GET: 0x00,
+  SET: 0x01,
+  ADD: 0x02,
+  REPLACE: 0x03,
+  DELETE: 0x04,
+  INCREMENT: 0x05,
+  DECREMENT: 0x06,
+  FLUSH: 0x08,
+  GETQ: 0x09,
+  NOOP: 0x0a,
+  VERSION: 0x0b,
+  APPEND: 0x0e,
+  PREPEND: 0x0f,
+  STAT: 0x10,
+  TOUCH: 0x1c,
+  SASL_LIST_MECHS: 0x20,
+  SASL_AUTH: 0x21,
+  SASL_STEP: 0x22,
+} as const;
+
+export const Status = {
+  NO_ERROR: 0x0000,
+  KEY_NOT_FOUND: 0x0001,
+  KEY_EXISTS: 0x0002,
+  VALUE_TOO_LARGE: 0x0003,
+  INVALID_ARGUMENTS: 0x0004,
+  ITEM_NOT_STORED: 0x0005,
+  NON_NUMERIC: 0x0006,
+  AUTH_ERROR: 0x0020,
+  AUTH_CONTINUE: 0x0021,
+  UNKNOWN_COMMAND: 0x0081,
+  OUT_OF_MEMORY: 0x0082,
+  NOT_SUPPORTED: 0x0083,
+  INTERNAL_ERROR: 0x0084,
+  BUSY: 0x0085,
+  TEMPORARY_FAILURE: 0x0086,
+} as const;
+
+const REQUEST_MAGIC = 0x80;
+const RESPONSE_MAGIC = 0x81;
+export const HEADER_BYTES = 24;
+
+const STORE_OPCODE: Record<StoreMode, number> = {
+  set: Opcode.SET,
+  add: Opcode.ADD,
+  replace: Opcode.REPLACE,
+  append: Opcode.APPEND,
+  prepend: Opcode.PREPEND,
+  cas: Opcode.SET,
+};
+
+/** "Do not create": the expiration an incr/decr without an initial value carries. */
+const NO_CREATE = 0xffffffff;
+
+function header(
+  w: ByteWriter,
+  opcode: number,
+  keyLength: number,
+  extrasLength: number,
+  bodyLength: number,
+  opaque: number,
+  cas: bigint,
+): void {
+  w.byte(REQUEST_MAGIC);
+  w.byte(opcode);
+  w.uint16(keyLength);
+  w.byte(extrasLength);
+  w.byte(0); // data type
+  w.uint16(0); // vbucket
+  w.uint32(bodyLength);
+  w.uint32(opaque);
+  w.uint64(cas);
+}
+
+/**
+ * Writes `cmd` with `opaque`. A get of n keys uses opaques opaque-n .. opaque-1 for its GETQs and
+ * `opaque` for the closing NOOP (see opaqueSpan).
+ */
+export function encodeBinary(cmd: Command, opaque: number, w: ByteWriter): void {
+  switch (cmd.op) {
+    case 'get': {
+      const n = cmd.keys.length;
+      if (n === 1) {
+        const key = cmd.keys[0]!;
+        header(w, Opcode.GET, key.length, 0, key.length, opaque, 0n);
+        w.bytes(key);
+        return;
+      }
+      for (let i = 0; i < n; i++) {
+        const key = cmd.keys[i]!;
+        header(w, Opcode.GETQ, key.length, 0, key.length, (opaque - n + i) >>> 0, 0n);
+        w.bytes(key);
+      }
+      header(w, Opcode.NOOP, 0, 0, 0, opaque, 0n);
+      return;
+    }
+    case 'store': {
+      const key = cmd.key;
+      const concat = cmd.mode === 'append' || cmd.mode === 'prepend';
+      const extras = concat ? 0 : 8;
+      header(w, STORE_OPCODE[cmd.mode], key.length, extras, extras + key.length + cmd.value.length, opaque, cmd.mode === 'cas' ? (cmd.cas ?? 0n) : 0n);
+      if (!concat) {
+        w.uint32(cmd.flags);
+        w.uint32(cmd.ttl);
+      }
+      w.bytes(key);
+      w.bytes(cmd.value);
+      return;
+    }
+    case 'delete':
+      header(w, Opcode.DELETE, cmd.key.length, 0, cmd.key.length, opaque, 0n);
+      w.bytes(cmd.key);
+      return;
+    case 'incr':
+    case 'decr':
+      header(w, cmd.op === 'incr' ? Opcode.INCREMENT : Opcode.DECREMENT, cmd.key.length, 20, 20 + cmd.key.length, opaque, 0n);
+      w.uint64(cmd.delta);
+      w.uint64(cmd.initial ?? 0n);
+      w.uint32(cmd.initial === undefined ? NO_CREATE : (cmd.ttl ?? 0));
+      w.bytes(cmd.key);
+      return;
+    case 'touch':
+      header(w, Opcode.TOUCH, cmd.key.length, 4, 4 + cmd.key.length, opaque, 0n);
+      w.uint32(cmd.ttl);
+      w.bytes(cmd.key);
+      return;
+    case 'flush':
+      if (cmd.delay > 0) {
+        header(w, Opcode.FLUSH, 0, 4, 4, opaque, 0n);
+        w.uint32(cmd.delay);
+      } else {
+        header(w, Opcode.FLUSH, 0, 0, 0, opaque, 0n);
+      }
+      return;
+    case 'version':
+      header(w, Opcode.VERSION, 0, 0, 0, opaque, 0n);
+      return;
+    case 'noop':
+      header(w, Opcode.NOOP, 0, 0, 0, opaque, 0n);
+      return;
+    case 'stats': {
+      const group = Buffer.from(cmd.group ?? '', 'latin1');
+      header(w, Opcode.STAT, group.length, 0, group.length, opaque, 0n);
+      w.bytes(group);
+      return;
+    }
+    case 'auth': {
+      const mech = Buffer.from(cmd.mechanism, 'latin1');
+      header(w, Opcode.SASL_AUTH, mech.length, 0, mech.length + cmd.data.length, opaque, 0n);
+      w.bytes(mech);
+      w.bytes(cmd.data);
+      return;
+    }
+  }
+}
+
+/** How many opaques a command uses (its own is the last of them). */
+export function opaqueSpan(cmd: Command): number {
+  return cmd.op === 'get' && cmd.keys.length > 1 ? cmd.keys.length + 1 : 1;
+}
+
+export interface BinaryFrame {
+  opcode: number;
+  status: number;
+  opaque: number;
+  cas: bigint;
+  extras: Buffer;
+  key: Buffer;
+  value: Buffer;
+}
+
+export interface BinaryDecoderOptions {
+  /** Largest body a response header may announce. */
+  maxBodyBytes?: number;
+}
+
+export class BinaryDecoder {
+  readonly #rb = new ReadBuffer();
+  readonly #maxBody: number;
+
+  constructor(options: BinaryDecoderOptions = {}) {
+    this.#maxBody = options.maxBodyBytes ?? 128 * 1024 * 1024;
+  }
+
+  feed(chunk: Buffer): void {
+    this.#rb.append(chunk);
+  }
+
+  next(): BinaryFrame | undefined {
+    const rb = this.#rb;
+    if (rb.available < HEADER_BYTES) return undefined;
+    if (rb.byteAt(0) !== RESPONSE_MAGIC) throw new ProtocolError(`bad response magic 0x${rb.byteAt(0).toString(16)}`);
+    const keyLength = rb.readUInt16BE(2);
+    const extrasLength = rb.readUInt8(4);
+    const bodyLength = rb.readUInt32BE(8);
+    if (bodyLength > this.#maxBody) throw new ProtocolError(`response body of ${bodyLength} bytes is over the limit`);
+    if (keyLength + extrasLength > bodyLength) throw new ProtocolError('response key and extras longer than its body');
+    if (rb.available < HEADER_BYTES + bodyLength) return undefined;
+    const opcode = rb.byteAt(1);
+    const status = rb.readUInt16BE(6);
+    const opaque = rb.readUInt32BE(12);
+    const cas = rb.readBigUInt64BE(16);
+    rb.skip(HEADER_BYTES);
+    const body = bodyLength === 0 ? EMPTY : rb.copy(bodyLength);
+    rb.skip(bodyLength);
+    return {
+      opcode,
+      status,
+      opaque,
+      cas,
+      extras: body.subarray(0, extrasLength),
+      key: body.subarray(extrasLength, extrasLength + keyLength),
+      value: body.subarray(extrasLength + keyLength),
+    };
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * The text protocol's code for a binary status, so that one outcome has one code whatever the
+ * protocol (SPEC §3): add on an existing key is 14 as in text (libmemcached's binary path says
+ * 12), replace of a missing key 14 (binary path: 16), a non-numeric incr 9 (binary path: 7).
+ */
+export function statusRc(cmd: Command, status: number): number {
+  switch (status) {
+    case Status.NO_ERROR:
+      return Rc.SUCCESS;
+    case Status.KEY_NOT_FOUND:
+      if (cmd.op === 'store' && cmd.mode !== 'cas') return Rc.NOTSTORED;
+      return Rc.NOTFOUND;
+    case Status.KEY_EXISTS:
+      if (cmd.op === 'store' && cmd.mode === 'add') return Rc.NOTSTORED;
+      return Rc.DATA_EXISTS;
+    case Status.VALUE_TOO_LARGE:
+      return Rc.E2BIG;
+    case Status.INVALID_ARGUMENTS:
+      return Rc.INVALID_ARGUMENTS;
+    case Status.ITEM_NOT_STORED:
+      return Rc.NOTSTORED;
+    case Status.NON_NUMERIC:
+      return Rc.CLIENT_ERROR;
+    case Status.AUTH_ERROR:
+      return Rc.AUTH_FAILURE;
+    case Status.AUTH_CONTINUE:
+      return Rc.AUTH_CONTINUE;
+    case Status.UNKNOWN_COMMAND:
+    case Status.NOT_SUPPORTED:
+      return Rc.NOT_SUPPORTED;
+    case Status.OUT_OF_MEMORY:
+      return Rc.SERVER_MEMORY_ALLOCATION_FAILURE;
+    default:
+      return Rc.SERVER_ERROR;
+  }
+}
+
+/**
+ * Folds one response into the outcome of `cmd` (whose own opaque is `opaque`). Returns true
+ * when the command is complete; throws ProtocolError for a response that cannot be its.
+ */
+export function acceptBinary(cmd: Command, opaque: number, out: Outcome, frame: BinaryFrame): boolean {
+  if (cmd.op === 'get' && cmd.keys.length > 1 && frame.opaque !== opaque) {
+    const n = cmd.keys.length;
+    const slot = (frame.opaque - (opaque - n)) >>> 0;
+    if (slot >= n || frame.opcode !== Opcode.GETQ) throw desync(cmd, frame);
+    if (frame.status === Status.NO_ERROR) {
+      (out.items ??= new Array(n))[slot] = itemOf(frame);
+    }
+    return false;
+  }
+  if (frame.opaque !== opaque) throw desync(cmd, frame);
+  if (frame.status !== Status.NO_ERROR) {
+    out.rc = statusRc(cmd, frame.status);
+    if (frame.value.length > 0) out.text = frame.value.toString('latin1');
+    // A miss in a get is not a failure of the command: the slot stays empty.
+    if (cmd.op === 'get' && frame.status === Status.KEY_NOT_FOUND) out.rc = Rc.SUCCESS;
+    return true;
+  }
+  switch (cmd.op) {
+    case 'get':
+      if (cmd.keys.length === 1) (out.items ??= new Array(1))[0] = itemOf(frame);
+      return true;
+    case 'store':
+      out.number = frame.cas;
+      return true;
+    case 'incr':
+    case 'decr':
+      if (frame.value.length !== 8) throw new ProtocolError('counter response is not 8 bytes');
+      out.number = frame.value.readBigUInt64BE(0);
+      return true;
+    case 'version':
+      out.text = frame.value.toString('latin1');
+      return true;
+    case 'stats':
+      if (frame.key.length === 0) return true;
+      (out.stats ??= new Map()).set(frame.key.toString('latin1'), frame.value.toString('latin1'));
+      return false;
+    default:
+      return true;
+  }
+}
+
+function itemOf(frame: BinaryFrame): { value: Buffer; flags: number; cas: bigint } {
+  const flags = frame.extras.length >= 4 ? frame.extras.readUInt32BE(0) : 0;
+  return { value: frame.value, flags, cas: frame.cas };
+}
+
+function desync(cmd: Command, frame: BinaryFrame): ProtocolError {
+  return new ProtocolError(
+    `response opcode 0x${frame.opcode.toString(16)} opaque ${frame.opaque} does not answer ${cmd.op}`,
+    Rc.UNKNOWN_READ_FAILURE,
+  );
+}

@@ -1,0 +1,56 @@
+// What a request asks of one server, and what comes back: shared by the text and binary codecs,
+// the connection and the cluster. Keys arrive here already prefixed and validated (bytes).
+
+export type StoreMode = 'set' | 'add' | 'replace' | 'append' | 'prepend' | 'cas';
+
+export type Command =
+  | { readonly op: 'get'; readonly keys: readonly Buffer[]; readonly withCas: boolean }
+  | {
+      readonly op: 'store';
+      readonly mode: StoreMode;
+      readonly key: Buffer;
+      readonly value: Buffer;
+      readonly flags: number;
+      readonly ttl: number;
+      /** Only for mode 'cas'. */
+      readonly cas?: bigint;
+    }
+  | { readonly op: 'delete'; readonly key: Buffer }
+  | {
+      readonly op: 'incr' | 'decr';
+      readonly key: Buffer;
+      readonly delta: bigint;
+      /** Binary protocol only: create the counter with this value when it is missing. */
+      readonly initial?: bigint;
+      readonly ttl?: number;
+    }
+  | { readonly op: 'touch'; readonly key: Buffer; readonly ttl: number }
+  | { readonly op: 'flush'; readonly delay: number }
+  | { readonly op: 'version' }
+  | { readonly op: 'stats'; readonly group?: string }
+  | { readonly op: 'noop' }
+  | { readonly op: 'auth'; readonly mechanism: string; readonly data: Buffer };
+
+export interface Item {
+  readonly value: Buffer;
+  readonly flags: number;
+  /** 0n when the server did not send one (text `get`). */
+  readonly cas: bigint;
+}
+
+/**
+ * The outcome of one command on one server. `rc` is the libmemcached-compatible code (0 =
+ * success), the same for both protocols (the text protocol's code, SPEC §3).
+ */
+export interface Outcome {
+  rc: number;
+  /** get: one slot per requested key, undefined on a miss. */
+  items?: (Item | undefined)[];
+  /** incr/decr result; store: the new CAS (binary only). */
+  number?: bigint;
+  /** version text, or the server's message for ERROR / CLIENT_ERROR / SERVER_ERROR. */
+  text?: string;
+  stats?: Map<string, string>;
+}
+
+export const UINT64_MAX = 0xffff_ffff_ffff_ffffn;

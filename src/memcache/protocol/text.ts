@@ -1,0 +1,330 @@
+// memcached's classic text protocol (memcached doc/protocol.txt): an encoder that writes
+// commands into a ByteWriter, an incremental decoder that turns bytes into reply frames, and
+// the rule that folds a command's frames into an Outcome. No sockets here.
+
+import { ByteWriter } from '../../util/byte-writer.js';
+import { MemcachedError, Rc } from '../../util/errors.js';
+import { ReadBuffer } from '../../util/read-buffer.js';
+import type { Command, Outcome } from './command.js';
+
+export type TextFrame =
+  /** `key` is a view into the read buffer, valid only until the next feed(). */
+  | { kind: 'value'; key: Buffer; flags: number; data: Buffer; cas: bigint }
+  | { kind: 'end' | 'stored' | 'not_stored' | 'exists' | 'not_found' | 'deleted' | 'touched' | 'ok' | 'error' }
+  | { kind: 'number'; value: bigint }
+  | { kind: 'version'; text: string }
+  | { kind: 'stat'; name: string; value: string }
+  | { kind: 'client_error' | 'server_error'; text: string };
+
+const CRLF = '\r\n';
+
+export function encodeText(cmd: Command, w: ByteWriter): void {
+  switch (cmd.op) {
+    case 'get': {
+      w.latin1(cmd.withCas ? 'gets' : 'get');
+      for (const key of cmd.keys) {
+        w.byte(0x20);
+        w.bytes(key);
+      }
+      w.latin1(CRLF);
+      return;
+    }
+    case 'store': {
+      w.latin1(cmd.mode);
+      w.byte(0x20);
+      w.bytes(cmd.key);
+      w.latin1(` ${cmd.flags >>> 0} ${cmd.ttl} ${cmd.value.length}`);
+      if (cmd.mode === 'cas') w.latin1(` ${cmd.cas ?? 0n}`);
+      w.latin1(CRLF);
+      w.bytes(cmd.value);
+      w.latin1(CRLF);
+      return;
+    }
+    case 'delete':
+      w.latin1('delete ');
+      w.bytes(cmd.key);
+      w.latin1(CRLF);
+      return;
+    case 'incr':
+    case 'decr':
+      if (cmd.initial !== undefined) {
+        // The text protocol cannot create a counter; the cluster emulates it with add.
+        throw new MemcachedError(Rc.INVALID_ARGUMENTS, 'an initial counter value needs the binary protocol');
+      }
+      w.latin1(cmd.op);
+      w.byte(0x20);
+      w.bytes(cmd.key);
+      w.latin1(` ${cmd.delta}${CRLF}`);
+      return;
+    case 'touch':
+      w.latin1('touch ');
+      w.bytes(cmd.key);
+      w.latin1(` ${cmd.ttl}${CRLF}`);
+      return;
+    case 'flush':
+      w.latin1(cmd.delay > 0 ? `flush_all ${cmd.delay}${CRLF}` : `flush_all${CRLF}`);
+      return;
+    case 'version':
+      w.latin1(`version${CRLF}`);
+      return;
+    case 'stats':
+      w.latin1(cmd.group ? `stats ${cmd.group}${CRLF}` : `stats${CRLF}`);
+      return;
+    case 'noop':
+    case 'auth':
+      throw new MemcachedError(Rc.NOT_SUPPORTED, `${cmd.op} needs the binary protocol`);
+  }
+}
+
+/** A reply the decoder cannot frame: the stream is broken and the connection must go. */
+export class ProtocolError extends MemcachedError {
+  constructor(message: string, rc: number = Rc.PROTOCOL_ERROR) {
+    super(rc, message);
+    this.name = 'ProtocolError';
+  }
+}
+
+export interface TextDecoderOptions {
+  /** Longest reply line accepted without its newline. */
+  maxLineBytes?: number;
+  /** Largest value a VALUE line may announce. */
+  maxValueBytes?: number;
+}
+
+const SIMPLE: Record<string, TextFrame> = {
+  END: { kind: 'end' },
+  STORED: { kind: 'stored' },
+  NOT_STORED: { kind: 'not_stored' },
+  EXISTS: { kind: 'exists' },
+  NOT_FOUND: { kind: 'not_found' },
+  DELETED: { kind: 'deleted' },
+  TOUCHED: { kind: 'touched' },
+  OK: { kind: 'ok' },
+  ERROR: { kind: 'error' },
+};
+
+export class TextDecoder {
+  readonly #rb = new ReadBuffer();
+  readonly #maxLine: number;
+  readonly #maxValue: number;
+  /** A VALUE line whose data block has not fully arrived. */
+  #value: { keyStart: number; keyLength: number; flags: number; bytes: number; cas: bigint; lineLength: number } | null =
+    null;
+
+  constructor(options: TextDecoderOptions = {}) {
+    this.#maxLine = options.maxLineBytes ?? 16 * 1024;
+    this.#maxValue = options.maxValueBytes ?? 128 * 1024 * 1024;
+  }
+
+  feed(chunk: Buffer): void {
+    this.#rb.append(chunk);
+  }
+
+  /** The next complete frame, or undefined when more bytes are needed. Throws ProtocolError. */
+  next(): TextFrame | undefined {
+    const rb = this.#rb;
+    if (this.#value !== null) return this.#valueData();
+    const nl = rb.indexOf(0x0a, this.#maxLine + 1);
+    if (nl === -1) {
+      if (rb.available > this.#maxLine) throw new ProtocolError(`reply line longer than ${this.#maxLine} bytes`);
+      return undefined;
+    }
+    if (nl === 0 || rb.byteAt(nl - 1) !== 0x0d) throw new ProtocolError('reply line does not end in CRLF');
+    const lineLength = nl - 1;
+    const first = rb.byteAt(0);
+    if (first >= 0x30 && first <= 0x39) {
+      const frame: TextFrame = { kind: 'number', value: parseCounter(rb.latin1(lineLength)) };
+      rb.skip(nl + 1);
+      return frame;
+    }
+    if (first === 0x56 /* V */ && lineLength > 6 && rb.latin1(6) === 'VALUE ') {
+      this.#value = parseValueHeader(rb.peek(lineLength), this.#maxValue);
+      return this.#valueData();
+    }
+    const line = rb.latin1(lineLength);
+    rb.skip(nl + 1);
+    const simple = SIMPLE[line];
+    if (simple !== undefined) return simple;
+    const space = line.indexOf(' ');
+    const word = space === -1 ? line : line.slice(0, space);
+    const rest = space === -1 ? '' : line.slice(space + 1);
+    switch (word) {
+      case 'VERSION':
+        return { kind: 'version', text: rest };
+      case 'STAT': {
+        const sp = rest.indexOf(' ');
+        return sp === -1 ? { kind: 'stat', name: rest, value: '' } : { kind: 'stat', name: rest.slice(0, sp), value: rest.slice(sp + 1) };
+      }
+      case 'CLIENT_ERROR':
+        return { kind: 'client_error', text: rest };
+      case 'SERVER_ERROR':
+        return { kind: 'server_error', text: rest };
+      default:
+        throw new ProtocolError(`unexpected reply line ${JSON.stringify(line.slice(0, 80))}`);
+    }
+  }
+
+  #valueData(): TextFrame | undefined {
+    const v = this.#value!;
+    const rb = this.#rb;
+    const total = v.lineLength + 2 + v.bytes + 2;
+    if (rb.available < total) return undefined;
+    const dataStart = v.lineLength + 2;
+    if (rb.byteAt(dataStart + v.bytes) !== 0x0d || rb.byteAt(dataStart + v.bytes + 1) !== 0x0a) {
+      throw new ProtocolError('value data is not followed by CRLF');
+    }
+    const view = rb.peek(total);
+    const key = view.subarray(v.keyStart, v.keyStart + v.keyLength);
+    const data = Buffer.allocUnsafe(v.bytes);
+    view.copy(data, 0, dataStart, dataStart + v.bytes);
+    this.#value = null;
+    rb.skip(total);
+    return { kind: 'value', key, flags: v.flags, data, cas: v.cas };
+  }
+}
+
+const UINT64_DIGITS = 20;
+
+/** incr/decr replies; memcached may pad a shrunken counter with spaces, which are not ours. */
+function parseCounter(line: string): bigint {
+  const digits = line.trimEnd();
+  if (digits.length > UINT64_DIGITS || !/^[0-9]+$/.test(digits)) {
+    throw new ProtocolError(`bad counter reply ${JSON.stringify(line.slice(0, 40))}`);
+  }
+  const n = BigInt(digits);
+  if (n > 0xffff_ffff_ffff_ffffn) throw new ProtocolError('counter reply above 2^64-1');
+  return n;
+}
+
+function parseDecimal(line: Buffer, start: number, end: number, maxDigits: number): number {
+  if (end <= start || end - start > maxDigits) return -1;
+  let n = 0;
+  for (let i = start; i < end; i++) {
+    const c = line[i]! - 0x30;
+    if (c < 0 || c > 9) return -1;
+    n = n * 10 + c;
+  }
+  return n;
+}
+
+/** `VALUE <key> <flags> <bytes> [<cas unique>]` */
+function parseValueHeader(line: Buffer, maxValue: number) {
+  const keyStart = 6;
+  const keyEnd = line.indexOf(0x20, keyStart);
+  if (keyEnd <= keyStart) throw new ProtocolError('malformed VALUE line');
+  const flagsEnd = line.indexOf(0x20, keyEnd + 1);
+  if (flagsEnd === -1) throw new ProtocolError('malformed VALUE line');
+  let bytesEnd = line.indexOf(0x20, flagsEnd + 1);
+  let cas = 0n;
+  if (bytesEnd === -1) {
+    bytesEnd = line.length;
+  } else {
+    const casText = line.toString('latin1', bytesEnd + 1);
+    if (!/^[0-9]{1,20}$/.test(casText)) throw new ProtocolError('malformed CAS in VALUE line');
+    cas = BigInt(casText);
+  }
+  const flags = parseDecimal(line, keyEnd + 1, flagsEnd, 10);
+  const bytes = parseDecimal(line, flagsEnd + 1, bytesEnd, 10);
+  if (flags < 0 || flags > 0xffffffff) throw new ProtocolError('malformed flags in VALUE line');
+  if (bytes < 0) throw new ProtocolError('malformed length in VALUE line');
+  if (bytes > maxValue) throw new ProtocolError(`VALUE of ${bytes} bytes is over the ${maxValue}-byte limit`);
+  return { keyStart, keyLength: keyEnd - keyStart, flags, bytes, cas, lineLength: line.length };
+}
+
+/** SERVER_ERROR texts that libmemcached turns into their own codes. */
+export function serverErrorRc(text: string): number {
+  if (text.startsWith('object too large')) return Rc.E2BIG;
+  if (text.startsWith('out of memory')) return Rc.SERVER_MEMORY_ALLOCATION_FAILURE;
+  return Rc.SERVER_ERROR;
+}
+
+/**
+ * Folds one reply frame into the outcome of the command at the head of the queue. Returns true
+ * when the command is complete; throws ProtocolError when the frame cannot belong to it (the
+ * stream is out of sync).
+ */
+export function acceptText(cmd: Command, out: Outcome, frame: TextFrame): boolean {
+  switch (frame.kind) {
+    case 'error':
+      out.rc = Rc.ERROR;
+      return true;
+    case 'client_error':
+      out.rc = Rc.CLIENT_ERROR;
+      out.text = frame.text;
+      return true;
+    case 'server_error':
+      out.rc = serverErrorRc(frame.text);
+      out.text = frame.text;
+      return true;
+    default:
+      break;
+  }
+  switch (cmd.op) {
+    case 'get': {
+      if (frame.kind === 'end') return true;
+      if (frame.kind !== 'value') break;
+      const slot = findKeySlot(cmd.keys, out, frame.key);
+      if (slot === -1) throw new ProtocolError('VALUE for a key that was not asked for', Rc.UNKNOWN_READ_FAILURE);
+      (out.items ??= new Array(cmd.keys.length))[slot] = { value: frame.data, flags: frame.flags, cas: frame.cas };
+      return false;
+    }
+    case 'store':
+      if (frame.kind === 'stored') return true;
+      if (frame.kind === 'not_stored') return fail(out, Rc.NOTSTORED);
+      if (frame.kind === 'exists') return fail(out, Rc.DATA_EXISTS);
+      if (frame.kind === 'not_found') return fail(out, Rc.NOTFOUND);
+      break;
+    case 'delete':
+      if (frame.kind === 'deleted') return true;
+      if (frame.kind === 'not_found') return fail(out, Rc.NOTFOUND);
+      break;
+    case 'incr':
+    case 'decr':
+      if (frame.kind === 'number') {
+        out.number = frame.value;
+        return true;
+      }
+      if (frame.kind === 'not_found') return fail(out, Rc.NOTFOUND);
+      break;
+    case 'touch':
+      if (frame.kind === 'touched') return true;
+      if (frame.kind === 'not_found') return fail(out, Rc.NOTFOUND);
+      break;
+    case 'flush':
+      if (frame.kind === 'ok') return true;
+      break;
+    case 'version':
+      if (frame.kind === 'version') {
+        out.text = frame.text;
+        return true;
+      }
+      break;
+    case 'stats':
+      if (frame.kind === 'end') return true;
+      if (frame.kind === 'stat') {
+        (out.stats ??= new Map()).set(frame.name, frame.value);
+        return false;
+      }
+      break;
+    default:
+      break;
+  }
+  throw new ProtocolError(`reply ${frame.kind} does not answer ${cmd.op}`, Rc.UNKNOWN_READ_FAILURE);
+}
+
+function fail(out: Outcome, rc: number): true {
+  out.rc = rc;
+  return true;
+}
+
+/** memcached answers a multi-get in request order, skipping misses: scan forward from the last hit. */
+function findKeySlot(keys: readonly Buffer[], out: Outcome & { cursor?: number }, key: Buffer): number {
+  const from = out.cursor ?? 0;
+  for (let i = from; i < keys.length; i++) {
+    if (keys[i]!.equals(key)) {
+      out.cursor = i + 1;
+      return i;
+    }
+  }
+  return -1;
+}

@@ -1,0 +1,86 @@
+// Builds outgoing bytes for one batch of requests. Small pieces are copied into one growing
+// buffer (one socket write for many requests); a large value is kept by reference as a chunk of
+// its own, so it is never copied into a bigger buffer (STYLE.md, pattern 4).
+
+const LARGE = 16 * 1024;
+
+export class ByteWriter {
+  #buf: Buffer;
+  #len = 0;
+  #chunks: Buffer[] = [];
+
+  constructor(initialCapacity = 16 * 1024) {
+    this.#buf = Buffer.allocUnsafe(initialCapacity);
+  }
+
+  get pendingBytes(): number {
+    let n = this.#len;
+    for (const c of this.#chunks) n += c.length;
+    return n;
+  }
+
+  #ensure(extra: number): void {
+    const need = this.#len + extra;
+    if (need <= this.#buf.length) return;
+    let cap = this.#buf.length * 2;
+    while (cap < need) cap *= 2;
+    const next = Buffer.allocUnsafe(cap);
+    this.#buf.copy(next, 0, 0, this.#len);
+    this.#buf = next;
+  }
+
+  /** ASCII/latin1 text: protocol words and numbers, never user bytes above 0xff. */
+  latin1(text: string): void {
+    this.#ensure(text.length);
+    this.#len += this.#buf.write(text, this.#len, 'latin1');
+  }
+
+  byte(value: number): void {
+    this.#ensure(1);
+    this.#buf[this.#len++] = value;
+  }
+
+  bytes(data: Uint8Array): void {
+    if (data.length >= LARGE) {
+      this.#flushToChunks();
+      this.#chunks.push(Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.length));
+      return;
+    }
+    this.#ensure(data.length);
+    this.#buf.set(data, this.#len);
+    this.#len += data.length;
+  }
+
+  uint16(value: number): void {
+    this.#ensure(2);
+    this.#buf.writeUInt16BE(value, this.#len);
+    this.#len += 2;
+  }
+
+  uint32(value: number): void {
+    this.#ensure(4);
+    this.#buf.writeUInt32BE(value >>> 0, this.#len);
+    this.#len += 4;
+  }
+
+  uint64(value: bigint): void {
+    this.#ensure(8);
+    this.#buf.writeBigUInt64BE(value, this.#len);
+    this.#len += 8;
+  }
+
+  #flushToChunks(): void {
+    if (this.#len === 0) return;
+    // Copy out: the staging buffer is reused for the next batch.
+    this.#chunks.push(Buffer.from(this.#buf.subarray(0, this.#len)));
+    this.#len = 0;
+  }
+
+  /** Everything written since the last take, as chunks for the socket; the writer is reset. */
+  take(): Buffer[] {
+    this.#flushToChunks();
+    const out = this.#chunks;
+    this.#chunks = [];
+    return out;
+  }
+}

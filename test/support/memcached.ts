@@ -1,0 +1,103 @@
+// Real memcached servers for the tests (SPEC §7): Debian's memcached on free 127.0.0.1 ports,
+// started and stopped by the tests. MEMCACHED_BIN overrides the binary.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as net from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export interface MemcachedProcess {
+  readonly host: string;
+  readonly port: number;
+  /** `127.0.0.1:PORT`, for ClientOptions.servers and server= lines. */
+  readonly address: string;
+  readonly pid: number;
+  /** SIGSTOP: the kernel still accepts connections, nothing answers. */
+  pause(): void;
+  /** SIGCONT */
+  resume(): void;
+  /** SIGKILL and wait for the exit: connections are refused afterwards. */
+  kill(): Promise<void>;
+  /** Starts it again on the same port (after kill). */
+  restart(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function freePort(host = '127.0.0.1'): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, host, () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitForPort(host: string, port: number, child: ChildProcess, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`memcached exited with ${child.exitCode}`);
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = net.connect({ host, port }, () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`memcached did not listen on ${host}:${port}`);
+    await sleep(20);
+  }
+}
+
+function launch(port: number, extraArgs: readonly string[]): ChildProcess {
+  const bin = process.env['MEMCACHED_BIN'] ?? 'memcached';
+  const args = ['-l', '127.0.0.1', '-p', String(port), '-U', '0', '-t', '1', '-m', '64', ...extraArgs];
+  if (process.getuid?.() === 0) args.push('-u', 'nobody');
+  const child = spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  child.stderr?.resume();
+  return child;
+}
+
+export async function startMemcached(extraArgs: readonly string[] = []): Promise<MemcachedProcess> {
+  const host = '127.0.0.1';
+  let lastError: unknown;
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const port = await freePort(host);
+    let child = launch(port, extraArgs);
+    try {
+      await waitForPort(host, port, child);
+    } catch (err) {
+      lastError = err;
+      child.kill('SIGKILL');
+      continue;
+    }
+    const exited = (c: ChildProcess) =>
+      c.exitCode !== null || c.signalCode !== null ? Promise.resolve() : new Promise<void>((r) => c.once('exit', () => r()));
+    const proc: MemcachedProcess = {
+      host,
+      port,
+      address: `${host}:${port}`,
+      get pid() {
+        return child.pid!;
+      },
+      pause: () => void child.kill('SIGSTOP'),
+      resume: () => void child.kill('SIGCONT'),
+      kill: async () => {
+        child.kill('SIGKILL');
+        await exited(child);
+      },
+      restart: async () => {
+        child = launch(port, extraArgs);
+        await waitForPort(host, port, child);
+      },
+      stop: async () => {
+        child.kill('SIGCONT');
+        child.kill('SIGKILL');
+        await exited(child);
+      },
+    };
+    return proc;
+  }
+  throw new Error(`could not start memcached: ${String(lastError)}`);
+}
