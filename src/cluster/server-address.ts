@@ -5,6 +5,8 @@
 //   [::1]:11212     IPv6 with a port; a bare IPv6 address takes port 11211
 //   /run/mc.sock    Unix socket (port 0 in the continuum, as libmemcached); /run/mc.sock/?2 weighted
 
+import { isIPv6 } from 'node:net';
+
 export interface ServerAddress {
   readonly kind: 'tcp' | 'unix';
   /** Host name or IP as written (IPv6 without brackets), or the socket path. */
@@ -47,13 +49,19 @@ export function parseServerAddress(input: string): ServerAddress {
     if (after !== '' && !after.startsWith(':')) throw new ServerAddressError(`unexpected ${JSON.stringify(after)} after ]`);
     portText = after === '' ? undefined : after.slice(1);
   } else if (rest.indexOf(':') !== rest.lastIndexOf(':')) {
-    host = rest; // bare IPv6
+    // A bare IPv6 address; anything else with two colons (the old `host:port:weight`) is refused.
+    if (!isIPv6(rest)) throw new ServerAddressError(`bad server address ${JSON.stringify(text)} (weights are written host:port/?weight)`);
+    host = rest;
   } else {
     const colon = rest.indexOf(':');
     host = colon === -1 ? rest : rest.slice(0, colon);
     portText = colon === -1 ? undefined : rest.slice(colon + 1);
   }
-  if (host === '' || /[\s/?]/.test(host)) throw new ServerAddressError(`bad host in ${JSON.stringify(text)}`);
+  if (host === '') throw new ServerAddressError(`bad host in ${JSON.stringify(text)}`);
+  if (!host.includes(':') && !/^[A-Za-z0-9._-]+$/.test(host)) {
+    throw new ServerAddressError(`${JSON.stringify(host)} is not a host name or IP address`);
+  }
+  if (host.includes(':') && !isIPv6(host)) throw new ServerAddressError(`${JSON.stringify(host)} is not an IPv6 address`);
   let port = DEFAULT_PORT;
   if (portText !== undefined) {
     if (!/^[0-9]{1,5}$/.test(portText) || Number(portText) < 1 || Number(portText) > 65535) {

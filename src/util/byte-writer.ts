@@ -22,7 +22,7 @@ export class ByteWriter {
   #ensure(extra: number): void {
     const need = this.#len + extra;
     if (need <= this.#buf.length) return;
-    let cap = this.#buf.length * 2;
+    let cap = Math.max(64, this.#buf.length * 2);
     while (cap < need) cap *= 2;
     const next = Buffer.allocUnsafe(cap);
     this.#buf.copy(next, 0, 0, this.#len);

@@ -276,15 +276,18 @@ export function acceptBinary(cmd: Command, opaque: number, out: Outcome, frame: 
     if (slot >= n || frame.opcode !== Opcode.GETQ) throw desync(cmd, frame);
     if (frame.status === Status.NO_ERROR) {
       (out.items ??= new Array(n))[slot] = itemOf(frame);
+    } else if (frame.status !== Status.KEY_NOT_FOUND) {
+      // A key the server could not serve fails the whole get (as in the text protocol), not a miss.
+      out.rc = statusRc(cmd, frame.status);
     }
     return false;
   }
   if (frame.opaque !== opaque) throw desync(cmd, frame);
   if (frame.status !== Status.NO_ERROR) {
+    // A miss in a get is not a failure of the command: the slot stays empty.
+    if (cmd.op === 'get' && frame.status === Status.KEY_NOT_FOUND) return true;
     out.rc = statusRc(cmd, frame.status);
     if (frame.value.length > 0) out.text = frame.value.toString('latin1');
-    // A miss in a get is not a failure of the command: the slot stays empty.
-    if (cmd.op === 'get' && frame.status === Status.KEY_NOT_FOUND) out.rc = Rc.SUCCESS;
     return true;
   }
   switch (cmd.op) {

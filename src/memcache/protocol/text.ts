@@ -5,7 +5,7 @@
 import { ByteWriter } from '../../util/byte-writer.js';
 import { MemcachedError, Rc } from '../../util/errors.js';
 import { ReadBuffer } from '../../util/read-buffer.js';
-import type { Command, Outcome } from './command.js';
+import { UINT64_MAX, type Command, type Outcome } from './command.js';
 
 export type TextFrame =
   /** `key` is a view into the read buffer, valid only until the next feed(). */
@@ -155,6 +155,8 @@ export class TextDecoder {
         const sp = rest.indexOf(' ');
         return sp === -1 ? { kind: 'stat', name: rest, value: '' } : { kind: 'stat', name: rest.slice(0, sp), value: rest.slice(sp + 1) };
       }
+      case 'ERROR':
+        return { kind: 'error' };
       case 'CLIENT_ERROR':
         return { kind: 'client_error', text: rest };
       case 'SERVER_ERROR':
@@ -192,7 +194,7 @@ function parseCounter(line: string): bigint {
     throw new ProtocolError(`bad counter reply ${JSON.stringify(line.slice(0, 40))}`);
   }
   const n = BigInt(digits);
-  if (n > 0xffff_ffff_ffff_ffffn) throw new ProtocolError('counter reply above 2^64-1');
+  if (n > UINT64_MAX) throw new ProtocolError('counter reply above 2^64-1');
   return n;
 }
 
@@ -222,6 +224,7 @@ function parseValueHeader(line: Buffer, maxValue: number) {
     const casText = line.toString('latin1', bytesEnd + 1);
     if (!/^[0-9]{1,20}$/.test(casText)) throw new ProtocolError('malformed CAS in VALUE line');
     cas = BigInt(casText);
+    if (cas > UINT64_MAX) throw new ProtocolError('CAS in VALUE line above 2^64-1');
   }
   const flags = parseDecimal(line, keyEnd + 1, flagsEnd, 10);
   const bytes = parseDecimal(line, flagsEnd + 1, bytesEnd, 10);
@@ -318,7 +321,7 @@ function fail(out: Outcome, rc: number): true {
 }
 
 /** memcached answers a multi-get in request order, skipping misses: scan forward from the last hit. */
-function findKeySlot(keys: readonly Buffer[], out: Outcome & { cursor?: number }, key: Buffer): number {
+function findKeySlot(keys: readonly Buffer[], out: Outcome, key: Buffer): number {
   const from = out.cursor ?? 0;
   for (let i = from; i < keys.length; i++) {
     if (keys[i]!.equals(key)) {

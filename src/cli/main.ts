@@ -1,0 +1,124 @@
+#!/usr/bin/env node
+// res-memcached's command line (SPEC §6). Exit codes: 0 ok, 1 the job failed (a server is down,
+// a config is invalid), 2 bad usage.
+
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { runCheck } from './check.js';
+import { runLocate } from './locate.js';
+import { UsageError, type Io } from './io.js';
+
+const VERSION = '0.1.0';
+
+const HELP = `Usage: res-memcached [VERB] [--config PATH] [...]
+
+memcached for the Asterisk dialplan (FastAGI), and a libmemcached-compatible client.
+
+Verbs:
+  serve              run the FastAGI daemon (the default verb; arrives with the dialplan issue)
+  locate KEY...      print the server each key maps to, as written in its server= line
+  check              reach every server: version, items, hit ratio; exit 1 if one is down
+
+Options:
+  --config PATH      memcached.conf to read (default /etc/asterisk/memcached.conf)
+  -h, --help         this text; VERB --help for a verb's own
+  --version          print the version
+`;
+
+const VERB_HELP: Record<string, string> = {
+  locate: `Usage: res-memcached locate [--config PATH] KEY...
+
+Prints one line per key, in order: KEY<TAB>SERVER, SERVER written exactly as in its server= line,
+placed as libmemcached places it under the config (distribution, hash, weights, keyprefix with
+hash_with_prefix). Nothing is sent to any server.
+`,
+  check: `Usage: res-memcached check [--config PATH]
+
+Connects to every server= of the config and prints, per server: reachable or not, version,
+items, and get hit ratio. Exit 1 if any server is down.
+`,
+  serve: `Usage: res-memcached [serve] [--config PATH]
+
+Runs the FastAGI daemon. Not available yet in this version.
+`,
+};
+
+const OPTIONS = {
+  config: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean' },
+} as const satisfies ParseArgsConfig['options'];
+
+export async function main(argv: readonly string[], io: Io): Promise<number> {
+  let parsed: ReturnType<typeof parseArgs<{ args: string[]; options: typeof OPTIONS; allowPositionals: true; strict: true }>>;
+  try {
+    parsed = parseArgs({ args: [...argv], options: OPTIONS, allowPositionals: true, strict: true });
+  } catch (err) {
+    io.err(`res-memcached: ${(err as Error).message}\n\n${HELP}`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  const [verb, ...rest] = positionals;
+  if (values.version) {
+    io.out(`${VERSION}\n`);
+    return 0;
+  }
+  if (verb === undefined) {
+    // Until the daemon exists (issue 3) the bare command shows the usage.
+    io.out(HELP);
+    return 0;
+  }
+  const verbHelp = VERB_HELP[verb];
+  if (verbHelp === undefined) {
+    io.err(`res-memcached: unknown verb ${JSON.stringify(verb)}\n\n${HELP}`);
+    return 2;
+  }
+  if (values.help) {
+    io.out(verbHelp);
+    return 0;
+  }
+  const configPath = values.config;
+  try {
+    switch (verb) {
+      case 'locate':
+        return await runLocate(rest, configPath, io);
+      case 'check':
+        if (rest.length > 0) throw new UsageError(`check takes no arguments`);
+        return await runCheck(configPath, io);
+      default:
+        io.err(`res-memcached: ${verb} is not available yet\n`);
+        return 1;
+    }
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.err(`res-memcached: ${err.message}\n\n${verbHelp}`);
+      return 2;
+    }
+    io.err(`res-memcached: ${(err as Error).message}\n`);
+    return 1;
+  }
+}
+
+function isEntryPoint(): boolean {
+  const script = process.argv[1];
+  if (script === undefined) return false;
+  try {
+    return realpathSync(script) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (isEntryPoint()) {
+  const io: Io = { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) };
+  main(process.argv.slice(2), io).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err: unknown) => {
+      process.stderr.write(`res-memcached: ${String(err)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}

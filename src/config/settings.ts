@@ -1,0 +1,514 @@
+// memcached.conf → typed, validated Settings (SPEC §4).
+//
+// [general] keeps every key the C module res_memcached read (ttl, binary_proto, hash, keyprefix,
+// server) with the same meaning, and adds the client library's knobs; [agi] configures the
+// FastAGI listener. Keys and section names match case-insensitively, as in Asterisk.
+//
+// Rules: a bad value is a ConfigError naming its file and line; an unknown key or section, a
+// repeated single-valued key (the last one wins) and an empty value (the default is used) are
+// warnings, never fatal, so a config written for the C module keeps working.
+
+import { dirname, isAbsolute, resolve } from 'node:path';
+
+import { DISTRIBUTIONS, HASH_NAMES, type DistributionName, type HashName } from '../cluster/names.js';
+import { parseServerAddress, ServerAddressError, type ServerAddress as ClusterServerAddress } from '../cluster/server-address.js';
+import { ConfigError, parseConfigFile, sectionsNamed, type ConfigEntry, type ParsedConfig, type ParseOptions } from './asterisk-conf.js';
+import { CidrError, isLoopback, parseCidr, parseIp, type Cidr } from './cidr.js';
+
+export { ConfigError } from './asterisk-conf.js';
+
+export interface ServerAddress extends ClusterServerAddress {
+  readonly file: string;
+  readonly line: number;
+}
+
+export type ResultFormat = 'number' | 'name';
+
+export interface TlsSettings {
+  enabled: boolean;
+  /** Absolute paths (a relative path in the config is taken from the config file's directory). */
+  caFile?: string;
+  certFile?: string;
+  keyFile?: string;
+  /** Check the server certificate and name (default yes). */
+  verify: boolean;
+  /** Name sent in SNI and checked against the certificate (default: the server's host). */
+  serverName?: string;
+}
+
+export interface AclRule {
+  readonly action: 'permit' | 'deny';
+  readonly cidr: Cidr;
+  readonly file: string;
+  readonly line: number;
+}
+
+export interface AgiSettings {
+  bindaddr: string;
+  port: number;
+  /** The permit= networks, in order (also in `rules`). */
+  permit: Cidr[];
+  /** The deny= networks, in order (also in `rules`). */
+  deny: Cidr[];
+  /** permit= and deny= interleaved in file order: what isPermitted evaluates. */
+  rules: AclRule[];
+  maxSessions: number;
+  /** Deadline for Asterisk's AGI environment block after connecting (ms). */
+  envTimeoutMs: number;
+  /** Longest line accepted from Asterisk (bytes). */
+  maxLineLength: number;
+}
+
+export interface ConfigWarning {
+  file: string;
+  line: number;
+  message: string;
+}
+
+export interface Settings {
+  ttl: number;
+  binaryProto: boolean;
+  hash: HashName;
+  keyPrefix: string;
+  servers: ServerAddress[];
+  distribution: DistributionName;
+  hashWithPrefix: boolean;
+  connectTimeoutMs: number;
+  timeoutMs: number;
+  /** From retry_timeout, which is in seconds (fractions allowed). */
+  retryTimeoutMs: number;
+  serverFailureLimit: number;
+  removeFailedServers: boolean;
+  maxKeyLength: number;
+  maxValueLength: number;
+  counterTtl: number;
+  resultFormat: ResultFormat;
+  sasl: { username: string; password: string } | null;
+  tls: TlsSettings;
+  agi: AgiSettings;
+  warnings: ConfigWarning[];
+  /** The file read; null for the built-in defaults. */
+  source: string | null;
+}
+
+/**
+ * Every default, by config key and in config units (retry_timeout in seconds), for docs and
+ * `show`. Chosen for call flows: a dead server costs a call at most one connect_timeout, then
+ * answers at once with a code until retry_timeout has passed.
+ */
+export const CONFIG_DEFAULTS = {
+  general: {
+    ttl: 0,
+    binary_proto: true,
+    /** md5 when distribution=ketama_weighted and no hash= is given. */
+    hash: 'default',
+    keyprefix: '',
+    distribution: 'consistent',
+    hash_with_prefix: false,
+    connect_timeout: 500,
+    timeout: 1000,
+    retry_timeout: 2,
+    server_failure_limit: 2,
+    remove_failed_servers: false,
+    max_key_length: 64,
+    max_value_length: 4096,
+    counter_ttl: 0,
+    result_format: 'number',
+    tls: false,
+    tls_verify: true,
+  },
+  agi: {
+    bindaddr: '127.0.0.1',
+    port: 4573,
+    max_sessions: 1000,
+    env_timeout: 5000,
+    max_line_length: 8192,
+  },
+} as const;
+
+/** Largest TTL memcached takes (a signed 32-bit exptime; above 30 days it is a Unix time). */
+export const MAX_TTL = 2_147_483_647;
+/** libmemcached's namespace limit (MEMCACHED_PREFIX_KEY_MAX_SIZE - 1). */
+export const MAX_KEY_PREFIX_BYTES = 127;
+/** memcached's own key limit. */
+export const MEMCACHED_MAX_KEY = 250;
+
+const GENERAL_KEYS = new Set([
+  'ttl', 'binary_proto', 'hash', 'keyprefix', 'server', 'distribution', 'hash_with_prefix',
+  'connect_timeout', 'timeout', 'retry_timeout', 'server_failure_limit', 'remove_failed_servers',
+  'max_key_length', 'max_value_length', 'counter_ttl', 'result_format', 'sasl_username',
+  'sasl_password', 'tls', 'tls_ca', 'tls_cert', 'tls_key', 'tls_verify', 'tls_servername',
+]);
+const AGI_KEYS = new Set(['bindaddr', 'port', 'permit', 'deny', 'max_sessions', 'env_timeout', 'max_line_length']);
+const REPEATABLE_KEYS = new Set(['server', 'permit', 'deny']);
+
+/** Hash spellings of the C module's sample, mapped to the names libmemcached uses. */
+const HASH_ALIASES: Readonly<Record<string, HashName>> = { fnv1_64a: 'fnv1a_64', fnv1_32a: 'fnv1a_32' };
+
+/** Parse + validate. Throws ConfigError (missing file, malformed line, bad value). */
+export function loadSettings(path: string, options: ParseOptions = {}): Settings {
+  return settingsFromConfig(parseConfigFile(path, options));
+}
+
+/** The settings with no config file: no server= (the embedded store), the listener on 127.0.0.1. */
+export function defaultSettings(): Settings {
+  return { ...settingsFromConfig({ file: '(defaults)', sections: [], files: [] }), source: null };
+}
+
+/** Validates a parsed memcached.conf. Throws ConfigError on a bad value. */
+export function settingsFromConfig(parsed: ParsedConfig): Settings {
+  const warnings: ConfigWarning[] = [];
+  warnUnknownSections(parsed, warnings);
+  const general = new SectionReader(parsed, 'general', GENERAL_KEYS, AGI_KEYS, warnings);
+  const agi = new SectionReader(parsed, 'agi', AGI_KEYS, GENERAL_KEYS, warnings);
+
+  const binaryProto = general.bool('binary_proto', CONFIG_DEFAULTS.general.binary_proto);
+  const distribution = general.choice('distribution', CONFIG_DEFAULTS.general.distribution, DISTRIBUTIONS);
+  const keyPrefix = readKeyPrefix(general);
+  const maxKeyLength = general.int('max_key_length', CONFIG_DEFAULTS.general.max_key_length, 1, MEMCACHED_MAX_KEY);
+  warnKeyRoom(general, keyPrefix, maxKeyLength);
+
+  const settings: Settings = {
+    ttl: general.int('ttl', CONFIG_DEFAULTS.general.ttl, 0, MAX_TTL),
+    binaryProto,
+    hash: readHash(general, distribution),
+    keyPrefix,
+    servers: readServers(general),
+    distribution,
+    hashWithPrefix: general.bool('hash_with_prefix', CONFIG_DEFAULTS.general.hash_with_prefix),
+    connectTimeoutMs: general.int('connect_timeout', CONFIG_DEFAULTS.general.connect_timeout, 1, 600_000),
+    timeoutMs: general.int('timeout', CONFIG_DEFAULTS.general.timeout, 1, 600_000),
+    retryTimeoutMs: general.secondsAsMs('retry_timeout', CONFIG_DEFAULTS.general.retry_timeout, 0, 86_400),
+    serverFailureLimit: general.int('server_failure_limit', CONFIG_DEFAULTS.general.server_failure_limit, 1, 1_000_000),
+    removeFailedServers: general.bool('remove_failed_servers', CONFIG_DEFAULTS.general.remove_failed_servers),
+    maxKeyLength,
+    maxValueLength: general.int('max_value_length', CONFIG_DEFAULTS.general.max_value_length, 1, 1_048_576),
+    counterTtl: general.int('counter_ttl', CONFIG_DEFAULTS.general.counter_ttl, 0, MAX_TTL),
+    resultFormat: general.choice('result_format', CONFIG_DEFAULTS.general.result_format, ['number', 'name'] as const),
+    sasl: readSasl(general, binaryProto),
+    tls: readTls(general),
+    agi: readAgi(agi),
+    warnings,
+    source: parsed.file,
+  };
+  warnDuplicateServers(settings.servers, warnings);
+  return settings;
+}
+
+/**
+ * Whether a FastAGI client at `address` (a socket's remoteAddress) may connect.
+ *
+ * - No permit= and no deny= line: everyone may (the listener binds 127.0.0.1 unless bindaddr says
+ *   otherwise).
+ * - Otherwise Asterisk's ACL rule (manager.conf, sip.conf): the rules are read in file order and
+ *   the last one that matches the address decides.
+ * - An address that no rule matches is let in only if there is no permit= line at all. So a
+ *   deny-only list shuts out just the networks it names (as in Asterisk), and the usual Asterisk
+ *   idiom `deny=0.0.0.0/0.0.0.0` + `permit=10.0.0.0/255.0.0.0` works as there, but a permit-only
+ *   list means "only these" (Asterisk would let everyone in, which nobody writing permit= wants).
+ * - `0.0.0.0/0` covers IPv4 clients, also seen as `::ffff:a.b.c.d`; `::/0` covers every client.
+ * - With rules, an address that is not an IP address (a closed socket's undefined) is refused.
+ */
+export function isPermitted(address: string, agi: Pick<AgiSettings, 'rules'>): boolean {
+  if (agi.rules.length === 0) return true;
+  if (parseIp(address.trim().replace(/%.*$/, '')) === null) return false;
+  let verdict: boolean | null = null;
+  for (const rule of agi.rules) {
+    if (rule.cidr.matches(address)) verdict = rule.action === 'permit';
+  }
+  return verdict ?? !agi.rules.some((r) => r.action === 'permit');
+}
+
+/** `file:line: message`, as the daemon logs a warning. */
+export function formatWarning(warning: ConfigWarning): string {
+  return warning.line > 0 ? `${warning.file}:${warning.line}: ${warning.message}` : `${warning.file}: ${warning.message}`;
+}
+
+/** The entries of every [name] section (case-insensitive), with typed readers for them. */
+class SectionReader {
+  private readonly byKey = new Map<string, ConfigEntry[]>();
+  /** Known entries in reading order (permit=/deny= are evaluated interleaved). */
+  private readonly sequence: ConfigEntry[] = [];
+  private readonly warnedRepeats = new Set<string>();
+
+  constructor(
+    parsed: ParsedConfig,
+    readonly section: string,
+    known: ReadonlySet<string>,
+    otherSection: ReadonlySet<string>,
+    private readonly warnings: ConfigWarning[],
+  ) {
+    // Several [general] sections are read as one (the C module only saw the first: a trap).
+    for (const s of sectionsNamed(parsed, section)) {
+      for (const entry of s.entries) {
+        const key = entry.key.toLowerCase();
+        if (known.has(key)) {
+          this.byKey.set(key, [...(this.byKey.get(key) ?? []), entry]);
+          this.sequence.push(entry);
+        } else this.warn(entry, unknownKeyMessage(entry, key, section, otherSection));
+      }
+    }
+  }
+
+  warn(at: { file: string; line: number }, message: string): void {
+    this.warnings.push({ file: at.file, line: at.line, message });
+  }
+
+  /** Every line of a repeatable key. */
+  all(key: string): ConfigEntry[] {
+    return this.byKey.get(key) ?? [];
+  }
+
+  /** Every line of any of `keys`, in reading order. */
+  allOf(keys: readonly string[]): ConfigEntry[] {
+    return this.sequence.filter((e) => keys.includes(e.key.toLowerCase()));
+  }
+
+  /** The last line of a single-valued key (earlier ones get a warning, once), or undefined. */
+  last(key: string): ConfigEntry | undefined {
+    const entries = this.all(key);
+    const winner = entries[entries.length - 1];
+    if (winner && !REPEATABLE_KEYS.has(key) && !this.warnedRepeats.has(key)) {
+      this.warnedRepeats.add(key);
+      for (const earlier of entries.slice(0, -1)) {
+        this.warn(earlier, `${key}= is set again at ${winner.file}:${winner.line}; that later line wins`);
+      }
+    }
+    return winner;
+  }
+
+  /** The last non-empty value; an empty one gets a warning and means the default. */
+  value(key: string, defaultText: string): ConfigEntry | undefined {
+    const entry = this.last(key);
+    if (entry && entry.value === '') {
+      this.warn(entry, `${key}= is empty; using the default (${defaultText})`);
+      return undefined;
+    }
+    return entry;
+  }
+
+  int(key: string, defaultValue: number, min: number, max: number): number {
+    const entry = this.value(key, String(defaultValue));
+    if (!entry) return defaultValue;
+    if (!/^[0-9]+$/.test(entry.value) || Number(entry.value) < min || Number(entry.value) > max) {
+      throw bad(entry, `a whole number from ${min} to ${max}`);
+    }
+    return Number(entry.value);
+  }
+
+  /** Seconds, fractions allowed (retry_timeout=0.5), returned in whole milliseconds. */
+  secondsAsMs(key: string, defaultSeconds: number, min: number, max: number): number {
+    const entry = this.value(key, String(defaultSeconds));
+    const seconds = entry ? Number(entry.value) : defaultSeconds;
+    if (entry && (!/^[0-9]+(\.[0-9]+)?$/.test(entry.value) || seconds < min || seconds > max)) {
+      throw bad(entry, `a number of seconds from ${min} to ${max} (fractions allowed)`);
+    }
+    return Math.round(seconds * 1000);
+  }
+
+  /** Asterisk's ast_true()/ast_false() spellings. */
+  bool(key: string, defaultValue: boolean): boolean {
+    const entry = this.value(key, defaultValue ? 'yes' : 'no');
+    if (!entry) return defaultValue;
+    const word = entry.value.toLowerCase();
+    if (TRUE_WORDS.has(word)) return true;
+    if (FALSE_WORDS.has(word)) return false;
+    throw bad(entry, 'yes or no (also true/false, on/off, 1/0, y/n, t/f)');
+  }
+
+  choice<T extends string>(key: string, defaultValue: T, allowed: readonly T[]): T {
+    const entry = this.value(key, defaultValue);
+    if (!entry) return defaultValue;
+    const found = allowed.find((a) => a === entry.value.toLowerCase());
+    if (found === undefined) throw bad(entry, `one of ${allowed.join(', ')}`);
+    return found;
+  }
+
+  /** A free-text value; empty means "not set". */
+  text(key: string): ConfigEntry | undefined {
+    const entry = this.last(key);
+    return entry && entry.value !== '' ? entry : undefined;
+  }
+}
+
+const TRUE_WORDS = new Set(['yes', 'true', 'y', 't', '1', 'on']);
+const FALSE_WORDS = new Set(['no', 'false', 'n', 'f', '0', 'off']);
+
+function bad(entry: ConfigEntry, expected: string): ConfigError {
+  return new ConfigError(entry.file, entry.line, `${entry.key}=${entry.value}: expected ${expected}`);
+}
+
+function unknownKeyMessage(entry: ConfigEntry, key: string, section: string, otherSection: ReadonlySet<string>): string {
+  if (key === 'prefixkey') {
+    // The C module's sample says prefixkey=, but the module only ever read keyprefix=: honouring
+    // the sample's spelling now would change the keys of boxes migrating from the C module.
+    return 'prefixkey= is ignored, as the C module ignored it (its sample misspelled keyprefix); write keyprefix= to set a key prefix';
+  }
+  const other = section === 'general' ? 'agi' : 'general';
+  if (otherSection.has(key)) return `${entry.key}= belongs in [${other}], not [${section}]; ignored`;
+  return `unknown key ${entry.key}= in [${section}]; ignored`;
+}
+
+function warnUnknownSections(parsed: ParsedConfig, warnings: ConfigWarning[]): void {
+  for (const section of parsed.sections) {
+    const name = section.name.toLowerCase();
+    if (name !== 'general' && name !== 'agi') {
+      warnings.push({ file: section.file, line: section.line, message: `unknown section [${section.name}]; ignored (known: [general], [agi])` });
+    }
+  }
+}
+
+function readHash(general: SectionReader, distribution: DistributionName): HashName {
+  // PHP Memcached's OPT_LIBKETAMA_COMPATIBLE = ketama_weighted + MD5 key hashing.
+  const fallback: HashName = distribution === 'ketama_weighted' ? 'md5' : 'default';
+  const entry = general.value('hash', fallback);
+  if (!entry) return fallback;
+  const word = entry.value.toLowerCase();
+  const alias = HASH_ALIASES[word];
+  if (alias) {
+    general.warn(entry, `hash=${entry.value} is read as ${alias} (the C module's sample spelling; note the C module itself did not recognise it and used "default")`);
+    return alias;
+  }
+  const found = HASH_NAMES.find((h) => h === word);
+  if (found === undefined) throw bad(entry, `one of ${HASH_NAMES.join(', ')}`);
+  return found;
+}
+
+function readKeyPrefix(general: SectionReader): string {
+  const entry = general.last('keyprefix');
+  if (!entry) return CONFIG_DEFAULTS.general.keyprefix;
+  // Asterisk strips the value's blanks already; anything left that memcached's text protocol
+  // would take as a separator (or libmemcached refuses in a namespace) is an error.
+  if (/[\x00-\x20\x7f]/.test(entry.value)) throw bad(entry, 'a prefix without spaces or control characters');
+  const bytes = Buffer.byteLength(entry.value, 'utf8');
+  if (bytes > MAX_KEY_PREFIX_BYTES) throw bad(entry, `a prefix of at most ${MAX_KEY_PREFIX_BYTES} bytes (it has ${bytes})`);
+  return entry.value;
+}
+
+/** The prefix and the longest allowed key must fit memcached's 250 bytes together. */
+function warnKeyRoom(general: SectionReader, keyPrefix: string, maxKeyLength: number): void {
+  const room = MEMCACHED_MAX_KEY - Buffer.byteLength(keyPrefix, 'utf8');
+  if (maxKeyLength <= room) return;
+  const at = general.all('max_key_length').at(-1) ?? general.all('keyprefix').at(-1);
+  if (at) general.warn(at, `keyprefix + max_key_length exceed memcached's ${MEMCACHED_MAX_KEY} bytes: keys longer than ${room} will be refused`);
+}
+
+/**
+ * server= lines, libmemcached's syntax (src/cluster/server-address.ts):
+ *   host | host:port | host:port/?weight | [ipv6]:port[/?weight] | bare-ipv6 | /unix/socket[/?weight]
+ * The port defaults to 11211, the weight to 1 (0 also means 1).
+ */
+function readServers(general: SectionReader): ServerAddress[] {
+  return general.all('server').map((entry) => {
+    if (entry.value === '') throw new ConfigError(entry.file, entry.line, 'server= needs an address (host[:port][/?weight] or /path/to/socket)');
+    let address: ClusterServerAddress;
+    try {
+      address = parseServerAddress(entry.value);
+    } catch (err) {
+      if (!(err instanceof ServerAddressError)) throw err;
+      throw new ConfigError(entry.file, entry.line, `server=${entry.value}: ${err.message}`);
+    }
+    return { ...address, file: entry.file, line: entry.line };
+  });
+}
+
+function warnDuplicateServers(servers: readonly ServerAddress[], warnings: ConfigWarning[]): void {
+  const seen = new Map<string, ServerAddress>();
+  for (const server of servers) {
+    const id = `${server.kind} ${server.host.toLowerCase()} ${server.port}`;
+    const first = seen.get(id);
+    if (first) {
+      warnings.push({ file: server.file, line: server.line, message: `server=${server.text} repeats ${first.file}:${first.line}; it gets a second share of the keys` });
+    } else {
+      seen.set(id, server);
+    }
+  }
+}
+
+function readSasl(general: SectionReader, binaryProto: boolean): Settings['sasl'] {
+  const username = general.text('sasl_username');
+  const password = general.text('sasl_password');
+  if (!username && !password) return null;
+  if (!username || !password) {
+    const given = (username ?? password) as ConfigEntry;
+    throw new ConfigError(given.file, given.line, 'SASL needs both sasl_username= and sasl_password=');
+  }
+  // memcached speaks SASL only in the binary protocol.
+  if (!binaryProto) throw new ConfigError(username.file, username.line, 'SASL needs binary_proto=yes (memcached has no SASL in the text protocol)');
+  return { username: username.value, password: password.value };
+}
+
+function readTls(general: SectionReader): TlsSettings {
+  const enabled = general.bool('tls', CONFIG_DEFAULTS.general.tls);
+  const verify = general.bool('tls_verify', CONFIG_DEFAULTS.general.tls_verify);
+  const ca = general.text('tls_ca');
+  const cert = general.text('tls_cert');
+  const key = general.text('tls_key');
+  const serverName = general.text('tls_servername');
+  if (!enabled) {
+    for (const entry of [ca, cert, key, serverName]) {
+      if (entry) general.warn(entry, `${entry.key}= has no effect while tls=no`);
+    }
+    return { enabled, verify };
+  }
+  if (Boolean(cert) !== Boolean(key)) {
+    const given = (cert ?? key) as ConfigEntry;
+    throw new ConfigError(given.file, given.line, 'a client certificate needs both tls_cert= and tls_key=');
+  }
+  const tls: TlsSettings = { enabled, verify };
+  if (ca) tls.caFile = pathFrom(ca);
+  if (cert) tls.certFile = pathFrom(cert);
+  if (key) tls.keyFile = pathFrom(key);
+  if (serverName) tls.serverName = serverName.value;
+  return tls;
+}
+
+/** A path in the config, relative to the file it is written in. */
+function pathFrom(entry: ConfigEntry): string {
+  return isAbsolute(entry.value) ? entry.value : resolve(dirname(entry.file), entry.value);
+}
+
+function readAgi(agi: SectionReader): AgiSettings {
+  const rules = agi.allOf(['permit', 'deny']).map((entry) => readRule(agi, entry));
+  const settings: AgiSettings = {
+    bindaddr: readBindaddr(agi),
+    port: agi.int('port', CONFIG_DEFAULTS.agi.port, 1, 65_535),
+    permit: rules.filter((r) => r.action === 'permit').map((r) => r.cidr),
+    deny: rules.filter((r) => r.action === 'deny').map((r) => r.cidr),
+    rules,
+    maxSessions: agi.int('max_sessions', CONFIG_DEFAULTS.agi.max_sessions, 1, 100_000),
+    envTimeoutMs: agi.int('env_timeout', CONFIG_DEFAULTS.agi.env_timeout, 1, 600_000),
+    maxLineLength: agi.int('max_line_length', CONFIG_DEFAULTS.agi.max_line_length, 1024, 1_048_576),
+  };
+  if (rules.length === 0 && !isLoopbackBind(settings.bindaddr)) {
+    const at = agi.all('bindaddr').at(-1);
+    if (at) agi.warn(at, `the FastAGI listener on ${settings.bindaddr} accepts every client: add permit= lines for your Asterisk servers`);
+  }
+  return settings;
+}
+
+function readRule(agi: SectionReader, entry: ConfigEntry): AclRule {
+  const action = entry.key.toLowerCase() === 'permit' ? 'permit' : 'deny';
+  if (entry.value === '') throw new ConfigError(entry.file, entry.line, `${action}= needs a network (10.0.0.0/8, 192.168.1.0/255.255.255.0, ::1, ...)`);
+  let cidr: Cidr;
+  try {
+    cidr = parseCidr(entry.value);
+  } catch (err) {
+    if (!(err instanceof CidrError)) throw err;
+    throw new ConfigError(entry.file, entry.line, `${entry.key}=${entry.value}: ${err.message}`);
+  }
+  if (cidr.hostBitsSet) agi.warn(entry, `${entry.key}=${entry.value} has host bits set; it means the whole network`);
+  return { action, cidr, file: entry.file, line: entry.line };
+}
+
+function readBindaddr(agi: SectionReader): string {
+  const entry = agi.value('bindaddr', CONFIG_DEFAULTS.agi.bindaddr);
+  if (!entry) return CONFIG_DEFAULTS.agi.bindaddr;
+  const host = entry.value.startsWith('[') && entry.value.endsWith(']') ? entry.value.slice(1, -1) : entry.value;
+  if (parseIp(host) === null && !/^[A-Za-z0-9._-]+$/.test(host)) throw bad(entry, 'an IP address or host name to listen on');
+  return host;
+}
+
+function isLoopbackBind(bindaddr: string): boolean {
+  return bindaddr.toLowerCase() === 'localhost' || isLoopback(bindaddr);
+}
