@@ -10,6 +10,7 @@ import { channel } from 'node:diagnostics_channel';
 import { MemcachedError, Rc, rcText } from '../util/errors.js';
 import { Connection, settle, type Address, type PendingRequest, type Protocol, type SaslCredentials, type SocketFactory, type TlsSettings } from '../memcache/connection.js';
 import { UINT64_MAX, type Command, type Item, type Outcome, type StoreMode } from '../memcache/protocol/command.js';
+import { CLIENT_DEFAULTS } from './defaults.js';
 import { ServerHealth } from './health.js';
 import type { DistributionName, HashName, ServerSpec } from './names.js';
 import { Router, type RouterOptions } from './router.js';
@@ -17,6 +18,7 @@ import { parseServerAddress, type ServerAddress } from './server-address.js';
 
 export type { Item } from '../memcache/protocol/command.js';
 export type { ServerAddress } from './server-address.js';
+export { CLIENT_DEFAULTS } from './defaults.js';
 
 export interface ClientOptions {
   /** `host[:port][/?weight]`, `[ipv6]:port`, `/path/to/socket`, or parsed addresses. Order matters for placement. */
@@ -46,18 +48,6 @@ export interface ClientOptions {
   sasl?: SaslCredentials | null;
   socketFactory?: SocketFactory;
 }
-
-/** Defaults chosen for call flows: a dead server must not stall a call for long. */
-export const CLIENT_DEFAULTS = {
-  protocol: 'binary' as Protocol,
-  distribution: 'consistent' as DistributionName,
-  connectTimeoutMs: 500,
-  timeoutMs: 1000,
-  retryTimeoutMs: 2000,
-  serverFailureLimit: 2,
-  removeFailedServers: false,
-  maxQueuePerServer: 100_000,
-};
 
 export interface StoreOptions {
   /** Seconds; 0 = never; above 30 days an absolute Unix time (memcached's rule). */

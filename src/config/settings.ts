@@ -15,6 +15,7 @@ import { parseServerAddress, ServerAddressError, type ServerAddress as ClusterSe
 import { ConfigError, parseConfigFile, sectionsNamed, type ConfigEntry, type ParsedConfig, type ParseOptions } from './asterisk-conf.js';
 import { CidrError, isLoopback, parseCidr, parseIp, type Cidr } from './cidr.js';
 
+import { CLIENT_DEFAULTS } from '../cluster/defaults.js';
 export { ConfigError } from './asterisk-conf.js';
 
 export interface ServerAddress extends ClusterServerAddress {
@@ -103,13 +104,13 @@ export const CONFIG_DEFAULTS = {
     /** md5 when distribution=ketama_weighted and no hash= is given. */
     hash: 'default',
     keyprefix: '',
-    distribution: 'consistent',
+    distribution: CLIENT_DEFAULTS.distribution,
     hash_with_prefix: false,
-    connect_timeout: 500,
-    timeout: 1000,
-    retry_timeout: 2,
-    server_failure_limit: 2,
-    remove_failed_servers: false,
+    connect_timeout: CLIENT_DEFAULTS.connectTimeoutMs,
+    timeout: CLIENT_DEFAULTS.timeoutMs,
+    retry_timeout: CLIENT_DEFAULTS.retryTimeoutMs / 1000,
+    server_failure_limit: CLIENT_DEFAULTS.serverFailureLimit,
+    remove_failed_servers: CLIENT_DEFAULTS.removeFailedServers,
     max_key_length: 64,
     max_value_length: 4096,
     counter_ttl: 0,
