@@ -8,6 +8,7 @@
 
 import { channel } from 'node:diagnostics_channel';
 import { MemcachedError, Rc, rcText } from '../util/errors.js';
+import { keyBytes } from '../util/keys.js';
 import { Connection, settle, type Address, type PendingRequest, type Protocol, type SaslCredentials, type SocketFactory, type TlsSettings } from '../memcache/connection.js';
 import { UINT64_MAX, type Command, type Item, type Outcome, type StoreMode } from '../memcache/protocol/command.js';
 import { CLIENT_DEFAULTS } from './defaults.js';
@@ -80,7 +81,6 @@ export interface ServerEvent {
 
 const serverChannel = channel('res-memcached:server');
 
-const MAX_KEY = 250;
 const MAX_KEYS_PER_GET = 100;
 const MAX_UINT32 = 0xffffffff;
 
@@ -306,16 +306,7 @@ export class Client {
 
   /** Prefixed wire bytes and the bytes that take part in placement; throws 33 for a bad key. */
   #key(key: string | Buffer): { wire: Buffer; route: Buffer } {
-    const raw = typeof key === 'string' ? Buffer.from(key, 'utf8') : key;
-    if (raw.length === 0) throw new MemcachedError(Rc.BAD_KEY_PROVIDED, 'empty key');
-    if (raw.length + this.#prefix.length > MAX_KEY) {
-      throw new MemcachedError(Rc.BAD_KEY_PROVIDED, `key is longer than ${MAX_KEY} bytes with its prefix`);
-    }
-    for (let i = 0; i < raw.length; i++) {
-      const b = raw[i]!;
-      // Whitespace and control bytes would let a caller end the command line and inject another.
-      if (b <= 0x20 || b === 0x7f) throw new MemcachedError(Rc.BAD_KEY_PROVIDED, 'key holds whitespace or a control character');
-    }
+    const raw = keyBytes(key, this.#prefix.length);
     if (this.#prefix.length === 0) return { wire: raw, route: raw };
     const wire = Buffer.concat([this.#prefix, raw]);
     return { wire, route: this.#hashWithPrefix ? wire : raw };

@@ -1,0 +1,22 @@
+// Key rules shared by the memcached client and the embedded store (SPEC §3, §5): a key is
+// bytes (strings as UTF-8), 1..250 bytes together with its prefix, with no whitespace or
+// control byte — so a key coming from a caller can never end a protocol line and inject a
+// command. Refusals are MEMCACHED_BAD_KEY_PROVIDED (33), as libmemcached's.
+
+import { MemcachedError, Rc } from './errors.js';
+
+export const MAX_KEY_BYTES = 250;
+
+/** The key's bytes without the prefix; throws 33 when prefix + key is not a valid key. */
+export function keyBytes(key: string | Buffer, prefixLength = 0): Buffer {
+  const raw = typeof key === 'string' ? Buffer.from(key, 'utf8') : key;
+  if (raw.length === 0) throw new MemcachedError(Rc.BAD_KEY_PROVIDED, 'empty key');
+  if (raw.length + prefixLength > MAX_KEY_BYTES) {
+    throw new MemcachedError(Rc.BAD_KEY_PROVIDED, `key is longer than ${MAX_KEY_BYTES} bytes with its prefix`);
+  }
+  for (let i = 0; i < raw.length; i++) {
+    const b = raw[i]!;
+    if (b <= 0x20 || b === 0x7f) throw new MemcachedError(Rc.BAD_KEY_PROVIDED, 'key holds whitespace or a control character');
+  }
+  return raw;
+}
