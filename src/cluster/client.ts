@@ -121,15 +121,12 @@ export class Client {
     };
     this.#router = new Router(this.#specs, this.#routerOptions);
     const policy = { retryTimeoutMs: o.retryTimeoutMs, failureLimit: Math.max(1, o.serverFailureLimit), removeFailed: o.removeFailedServers };
-    this.#servers = addresses.map((address, index) => {
-      const server: Server = {
-        index,
-        address,
-        health: new ServerHealth(policy),
-        conn: null as unknown as Connection,
-        probe: null,
-      };
-      (server as { conn: Connection }).conn = new Connection(
+    this.#servers = addresses.map((address, index) => ({
+      index,
+      address,
+      health: new ServerHealth(policy),
+      probe: null,
+      conn: new Connection(
         {
           address: toConnectAddress(address),
           protocol: o.protocol,
@@ -141,12 +138,12 @@ export class Client {
           ...(o.socketFactory ? { socketFactory: o.socketFactory } : {}),
         },
         {
-          onHealthy: () => this.#onHealthy(server),
-          onFailure: (rc, error, unsent) => this.#onFailure(server, rc, error, unsent),
+          // The connection reports only after the servers list exists, so indexing it is safe.
+          onHealthy: () => this.#onHealthy(this.#servers[index]!),
+          onFailure: (rc, error, unsent) => this.#onFailure(this.#servers[index]!, rc, error, unsent),
         },
-      );
-      return server;
-    });
+      ),
+    }));
   }
 
   /** The servers in placement order, as given. */

@@ -111,7 +111,7 @@ export function socketErrorRc(err: NodeJS.ErrnoException, connecting: boolean): 
     case 'EPIPE':
       return Rc.WRITE_FAILURE;
     default:
-      return connecting ? Rc.CONNECTION_FAILURE : err.code === 'ECONNRESET' ? Rc.CONNECTION_FAILURE : Rc.READ_FAILURE;
+      return connecting || err.code === 'ECONNRESET' ? Rc.CONNECTION_FAILURE : Rc.READ_FAILURE;
   }
 }
 
@@ -322,12 +322,8 @@ export class Connection {
     const decoder = this.#text!;
     decoder.feed(chunk);
     for (let frame = decoder.next(); frame !== undefined; frame = decoder.next()) {
-      const head = this.#written.peek();
-      if (head === undefined) throw new MemcachedError(Rc.UNKNOWN_READ_FAILURE, 'reply with no request waiting');
-      if (acceptText(head.cmd, head.out, frame)) {
-        this.#written.shift();
-        head.resolve(head.out);
-      }
+      const head = this.#head();
+      if (acceptText(head.cmd, head.out, frame)) this.#completeHead(head);
     }
   }
 
@@ -335,13 +331,21 @@ export class Connection {
     const decoder = this.#binary!;
     decoder.feed(chunk);
     for (let frame = decoder.next(); frame !== undefined; frame = decoder.next()) {
-      const head = this.#written.peek();
-      if (head === undefined) throw new MemcachedError(Rc.UNKNOWN_READ_FAILURE, 'reply with no request waiting');
-      if (acceptBinary(head.cmd, head.opaque, head.out, frame)) {
-        this.#written.shift();
-        head.resolve(head.out);
-      }
+      const head = this.#head();
+      if (acceptBinary(head.cmd, head.opaque, head.out, frame)) this.#completeHead(head);
     }
+  }
+
+  /** The request a reply answers; a reply with nothing waiting means the stream is out of sync. */
+  #head(): PendingRequest {
+    const head = this.#written.peek();
+    if (head === undefined) throw new MemcachedError(Rc.UNKNOWN_READ_FAILURE, 'reply with no request waiting');
+    return head;
+  }
+
+  #completeHead(head: PendingRequest): void {
+    this.#written.shift();
+    head.resolve(head.out);
   }
 
   #armTimer(at: number): void {
