@@ -1,0 +1,38 @@
+// What the dialplan commands need from a cache: the memcached operations of SPEC §3, with
+// memcached's semantics. Both the cluster Client (real memcached) and the embedded MemoryStore
+// satisfy it structurally, so dialplan code never knows which one serves.
+//
+// Every method rejects with a MemcachedError whose `rc` is the libmemcached-compatible code
+// (14 NOTSTORED, 16 NOTFOUND, 33 bad key, 37 E2BIG, 3/31/35/47 for an unreachable server, ...).
+// Keys are given without the configured prefix; the backend adds it.
+
+import type { Item } from '../memcache/protocol/command.js';
+
+export type { Item };
+
+export interface TtlOptions {
+  /** Seconds; 0 = never; above 30 days (2592000) an absolute Unix time. */
+  ttl?: number;
+}
+
+export interface CacheBackend {
+  /** null on a miss. */
+  get(key: string | Buffer): Promise<Item | null>;
+  set(key: string | Buffer, value: string | Buffer, options?: TtlOptions): Promise<void>;
+  /** 14 when the key exists. */
+  add(key: string | Buffer, value: string | Buffer, options?: TtlOptions): Promise<void>;
+  /** 14 when the key is missing. */
+  replace(key: string | Buffer, value: string | Buffer, options?: TtlOptions): Promise<void>;
+  /** 14 when the key is missing; keeps the item's TTL. */
+  append(key: string | Buffer, value: string | Buffer): Promise<void>;
+  prepend(key: string | Buffer, value: string | Buffer): Promise<void>;
+  /** 16 when the key is missing. */
+  delete(key: string | Buffer): Promise<void>;
+  /** 16 when the key is missing. */
+  touch(key: string | Buffer, ttl: number): Promise<void>;
+  /** uint64 add, wrapping at 2^64; 16 when missing; 9 CLIENT_ERROR when the value is not a number. */
+  incr(key: string | Buffer, delta: bigint): Promise<bigint>;
+  /** uint64 subtract, stopping at 0; 16 when missing; 9 when the value is not a number. */
+  decr(key: string | Buffer, delta: bigint): Promise<bigint>;
+  close(): Promise<void>;
+}
