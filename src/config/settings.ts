@@ -58,6 +58,8 @@ export interface AgiSettings {
   envTimeoutMs: number;
   /** Longest line accepted from Asterisk (bytes). */
   maxLineLength: number;
+  /** Longest wait for Asterisk's answer to one command (ms). */
+  answerTimeoutMs: number;
 }
 
 export interface ConfigWarning {
@@ -84,6 +86,8 @@ export interface Settings {
   maxValueLength: number;
   counterTtl: number;
   resultFormat: ResultFormat;
+  /** Memory cap of the embedded store (bytes), used when there is no server=. */
+  embeddedMaxBytes: number;
   sasl: { username: string; password: string } | null;
   tls: TlsSettings;
   agi: AgiSettings;
@@ -115,6 +119,8 @@ export const CONFIG_DEFAULTS = {
     max_value_length: 4096,
     counter_ttl: 0,
     result_format: 'number',
+    /** MiB. */
+    embedded_max_memory: 64,
     tls: false,
     tls_verify: true,
   },
@@ -124,6 +130,7 @@ export const CONFIG_DEFAULTS = {
     max_sessions: 1000,
     env_timeout: 5000,
     max_line_length: 8192,
+    answer_timeout: 10_000,
   },
 } as const;
 
@@ -138,9 +145,9 @@ const GENERAL_KEYS = new Set([
   'ttl', 'binary_proto', 'hash', 'keyprefix', 'server', 'distribution', 'hash_with_prefix',
   'connect_timeout', 'timeout', 'retry_timeout', 'server_failure_limit', 'remove_failed_servers',
   'max_key_length', 'max_value_length', 'counter_ttl', 'result_format', 'sasl_username',
-  'sasl_password', 'tls', 'tls_ca', 'tls_cert', 'tls_key', 'tls_verify', 'tls_servername',
+  'sasl_password', 'embedded_max_memory', 'tls', 'tls_ca', 'tls_cert', 'tls_key', 'tls_verify', 'tls_servername',
 ]);
-const AGI_KEYS = new Set(['bindaddr', 'port', 'permit', 'deny', 'max_sessions', 'env_timeout', 'max_line_length']);
+const AGI_KEYS = new Set(['bindaddr', 'port', 'permit', 'deny', 'max_sessions', 'env_timeout', 'max_line_length', 'answer_timeout']);
 const REPEATABLE_KEYS = new Set(['server', 'permit', 'deny']);
 
 /** Hash spellings of the C module's sample, mapped to the names libmemcached uses. */
@@ -186,6 +193,7 @@ export function settingsFromConfig(parsed: ParsedConfig): Settings {
     maxValueLength: general.int('max_value_length', CONFIG_DEFAULTS.general.max_value_length, 1, 1_048_576),
     counterTtl: general.int('counter_ttl', CONFIG_DEFAULTS.general.counter_ttl, 0, MAX_TTL),
     resultFormat: general.choice('result_format', CONFIG_DEFAULTS.general.result_format, ['number', 'name'] as const),
+    embeddedMaxBytes: general.int('embedded_max_memory', CONFIG_DEFAULTS.general.embedded_max_memory, 1, 1_048_576) * 1_048_576,
     sasl: readSasl(general, binaryProto),
     tls: readTls(general),
     agi: readAgi(agi),
@@ -480,6 +488,7 @@ function readAgi(agi: SectionReader): AgiSettings {
     maxSessions: agi.int('max_sessions', CONFIG_DEFAULTS.agi.max_sessions, 1, 100_000),
     envTimeoutMs: agi.int('env_timeout', CONFIG_DEFAULTS.agi.env_timeout, 1, 600_000),
     maxLineLength: agi.int('max_line_length', CONFIG_DEFAULTS.agi.max_line_length, 1024, 1_048_576),
+    answerTimeoutMs: agi.int('answer_timeout', CONFIG_DEFAULTS.agi.answer_timeout, 1, 600_000),
   };
   if (rules.length === 0 && !isLoopbackBind(settings.bindaddr)) {
     const at = agi.all('bindaddr').at(-1);

@@ -1,0 +1,230 @@
+// The Asterisk Gateway Interface as FastAGI speaks it (test/fixtures/agi/README.md): a pure,
+// incremental decoder of what Asterisk sends — the environment block, then answers, with
+// `HANGUP` notifications arriving inline — and an encoder of command lines. No sockets here.
+
+import { MemcachedError, Rc } from '../util/errors.js';
+import { ReadBuffer } from '../util/read-buffer.js';
+
+const LF = 0x0a;
+const AGI_ENV_KEY = /^agi_[a-z0-9_]+$/;
+const ARG_KEY = /^agi_arg_([1-9][0-9]{0,3})$/;
+
+/** Asterisk reads at most this many bytes of one command line, its `\n` included (long.log). */
+export const AGI_MAX_COMMAND_BYTES = 8191;
+
+export interface AgiEnvironment {
+  /** Every `agi_*` line, raw bytes after `: `. */
+  readonly vars: ReadonlyMap<string, Buffer>;
+  /** `agi_network_script`: the path after host[:port]/, with its ?query; null when absent. */
+  readonly script: string | null;
+  /** agi_arg_1..N, raw bytes. */
+  readonly args: readonly Buffer[];
+  readonly channel: string;
+  /**
+   * The block did not have the shape Asterisk gives it: a line that is not `agi_x: value`, or
+   * arguments out of sequence. Asterisk does not escape line feeds in arguments, so this means
+   * an argument held one and the values here are cut (README: "The environment block").
+   */
+  readonly broken: boolean;
+}
+
+export type AgiFrame =
+  | { readonly kind: 'env'; readonly env: AgiEnvironment }
+  /** `200 result=N [(data)]`, `510 ...`, `511 ...`, or a whole `520-` … `520 ` usage block. */
+  | { readonly kind: 'answer'; readonly code: number; readonly result: string | null; readonly data: Buffer | null; readonly line: Buffer }
+  /** `100 result=0 Trying...`: a 200 follows. */
+  | { readonly kind: 'trying' }
+  /** The channel hung up (or, after our FIN, the session ends). */
+  | { readonly kind: 'hangup' }
+  /** A line that is none of the above: bytes an argument smuggled past the environment block. */
+  | { readonly kind: 'stray'; readonly line: Buffer };
+
+export class AgiProtocolError extends MemcachedError {
+  constructor(message: string) {
+    super(Rc.PROTOCOL_ERROR, message);
+    this.name = 'AgiProtocolError';
+  }
+}
+
+export interface AgiDecoderOptions {
+  /** Longest line accepted, its `\n` included. */
+  maxLineBytes?: number;
+  /** Most environment lines (Asterisk sends 22 + one per argument; AGI takes at most 127 arguments). */
+  maxEnvLines?: number;
+  /** Most lines in one `520-` usage block. */
+  maxBlockLines?: number;
+}
+
+type Phase = 'env' | 'answers';
+
+export class AgiDecoder {
+  readonly #in = new ReadBuffer();
+  readonly #maxLine: number;
+  readonly #maxEnvLines: number;
+  readonly #maxBlockLines: number;
+  #phase: Phase = 'env';
+  #envLines: Array<[string, Buffer] | null> = [];
+  #block: Buffer[] | null = null;
+
+  constructor(options: AgiDecoderOptions = {}) {
+    this.#maxLine = options.maxLineBytes ?? 8192;
+    this.#maxEnvLines = options.maxEnvLines ?? 512;
+    this.#maxBlockLines = options.maxBlockLines ?? 256;
+  }
+
+  /** Bytes held that do not yet form a line. */
+  get pendingBytes(): number {
+    return this.#in.available;
+  }
+
+  feed(chunk: Buffer): void {
+    this.#in.append(chunk);
+  }
+
+  /** The next whole frame, or null when more bytes are needed. Throws AgiProtocolError. */
+  next(): AgiFrame | null {
+    for (;;) {
+      const line = this.#line();
+      if (line === null) return null;
+      const frame = this.#phase === 'env' ? this.#envLine(line) : this.#answerLine(line);
+      if (frame !== null) return frame;
+    }
+  }
+
+  #line(): Buffer | null {
+    const at = this.#in.indexOf(LF, this.#maxLine);
+    if (at === -1) {
+      if (this.#in.available >= this.#maxLine) throw new AgiProtocolError(`a line from Asterisk is longer than ${this.#maxLine} bytes`);
+      return null;
+    }
+    const line = this.#in.copy(at);
+    this.#in.skip(at + 1);
+    return line;
+  }
+
+  #envLine(line: Buffer): AgiFrame | null {
+    if (line.length === 0) {
+      this.#phase = 'answers';
+      const env = environmentOf(this.#envLines);
+      this.#envLines = [];
+      return { kind: 'env', env };
+    }
+    if (this.#envLines.length >= this.#maxEnvLines) throw new AgiProtocolError(`more than ${this.#maxEnvLines} environment lines`);
+    const colon = line.indexOf(': ');
+    const key = colon > 0 ? line.toString('latin1', 0, colon) : '';
+    this.#envLines.push(AGI_ENV_KEY.test(key) ? [key, line.subarray(colon + 2)] : null);
+    return null;
+  }
+
+  #answerLine(line: Buffer): AgiFrame | null {
+    if (this.#block !== null) {
+      this.#block.push(line);
+      if (startsWith(line, '520 ')) {
+        const whole = Buffer.concat(this.#block.flatMap((l) => [l, Buffer.of(LF)]));
+        this.#block = null;
+        return { kind: 'answer', code: 520, result: null, data: null, line: whole };
+      }
+      if (this.#block.length > this.#maxBlockLines) throw new AgiProtocolError(`a 520 usage block longer than ${this.#maxBlockLines} lines`);
+      return null;
+    }
+    if (line.length === 6 && line.toString('latin1') === 'HANGUP') return { kind: 'hangup' };
+    if (startsWith(line, '520-')) {
+      this.#block = [line];
+      return null;
+    }
+    if (startsWith(line, '100 ')) return { kind: 'trying' };
+    const head = /^([2-5][0-9]{2})(?: |$)/.exec(line.toString('latin1', 0, 4));
+    if (head === null) return { kind: 'stray', line };
+    const code = Number(head[1]);
+    if (code !== 200) return { kind: 'answer', code, result: null, data: null, line };
+    return parse200(line);
+  }
+}
+
+/** `200 result=N` or `200 result=N (data)`; data runs to the last `)` (it is never escaped). */
+function parse200(line: Buffer): AgiFrame {
+  const text = line.toString('latin1');
+  const m = /^200 result=(-?[0-9]*)(?: \(|$)/.exec(text);
+  if (m === null) return { kind: 'answer', code: 200, result: null, data: null, line };
+  const open = m[0].endsWith('(') ? m[0].length : -1;
+  const close = line.lastIndexOf(0x29);
+  const data = open > 0 && close >= open ? line.subarray(open, close) : null;
+  return { kind: 'answer', code: 200, result: m[1] ?? '', data, line };
+}
+
+function environmentOf(lines: ReadonlyArray<[string, Buffer] | null>): AgiEnvironment {
+  const vars = new Map<string, Buffer>();
+  const args: Buffer[] = [];
+  let broken = false;
+  for (const entry of lines) {
+    if (entry === null) {
+      broken = true;
+      continue;
+    }
+    const [key, value] = entry;
+    const arg = ARG_KEY.exec(key);
+    if (arg !== null) {
+      // agi_arg_N arrive in order from 1; anything else means a line feed broke an argument.
+      if (Number(arg[1]) !== args.length + 1) broken = true;
+      else args.push(value);
+    } else if (vars.has(key) || args.length > 0) {
+      broken = true;
+    }
+    if (!vars.has(key)) vars.set(key, value);
+  }
+  const script = vars.get('agi_network_script');
+  return {
+    vars,
+    script: script === undefined ? null : script.toString('utf8'),
+    args,
+    channel: vars.get('agi_channel')?.toString('utf8') ?? '',
+    broken,
+  };
+}
+
+function startsWith(line: Buffer, prefix: string): boolean {
+  if (line.length < prefix.length) return false;
+  for (let i = 0; i < prefix.length; i++) if (line[i] !== prefix.charCodeAt(i)) return false;
+  return true;
+}
+
+// ---- encoding ----
+
+const BACKSLASH = 0x5c;
+const DQUOTE = 0x22;
+
+/**
+ * A word Asterisk's parser gives back byte for byte: wrapped in `"…"`, with only `\` and `"`
+ * escaped (quoting.log). It cannot carry LF (it ends the command line) or NUL.
+ */
+export function quoteWord(value: Buffer | string): Buffer {
+  const raw = typeof value === 'string' ? Buffer.from(value, 'utf8') : value;
+  let extra = 2;
+  for (const b of raw) {
+    if (b === BACKSLASH || b === DQUOTE) extra++;
+    else if (b === LF || b === 0) throw new RangeError('an AGI word cannot hold LF or NUL');
+  }
+  const out = Buffer.allocUnsafe(raw.length + extra);
+  let o = 0;
+  out[o++] = DQUOTE;
+  for (const b of raw) {
+    if (b === BACKSLASH || b === DQUOTE) out[o++] = BACKSLASH;
+    out[o++] = b;
+  }
+  out[o++] = DQUOTE;
+  return out;
+}
+
+/** One command line, `\n` included: bare words are ASCII tokens the caller vouches for, Buffers are quoted. */
+export function encodeCommand(...words: ReadonlyArray<string | Buffer>): Buffer {
+  const parts: Buffer[] = [];
+  words.forEach((w, i) => {
+    if (i > 0) parts.push(SPACE);
+    parts.push(typeof w === 'string' ? Buffer.from(w, 'latin1') : quoteWord(w));
+  });
+  parts.push(NEWLINE);
+  return Buffer.concat(parts);
+}
+
+const SPACE = Buffer.from(' ');
+const NEWLINE = Buffer.from('\n');

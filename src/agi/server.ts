@@ -1,0 +1,120 @@
+// The FastAGI listener: Asterisk opens one TCP connection per AGI(agi://...) call. Clients not
+// permitted are cut at connect; beyond the session cap a connection gets one fixed command (so the
+// dialplan still learns a result) and is ended without reading anything.
+
+import { createServer, type Server, type Socket } from 'node:net';
+import { AgiSession, type SessionLimits } from './session.js';
+
+export type AgiServerEvent =
+  | { type: 'refused'; address: string }
+  | { type: 'busy'; address: string; sessions: number }
+  | { type: 'session-error'; address: string; error: unknown };
+
+export interface AgiServerPolicy {
+  limits: SessionLimits;
+  maxSessions: number;
+  isPermitted(address: string): boolean;
+  /** Written, alone, to a connection over the cap; null to just close it. */
+  busyCommand: Buffer | null;
+}
+
+export interface AgiServerOptions extends AgiServerPolicy {
+  host: string;
+  port: number;
+  /** Runs one session; the server ends the session when it settles (it should not throw). */
+  handle(session: AgiSession): Promise<void>;
+  onEvent?(event: AgiServerEvent): void;
+}
+
+export class AgiServer {
+  readonly #server: Server;
+  readonly #options: AgiServerOptions;
+  #policy: AgiServerPolicy;
+  readonly #sessions = new Set<AgiSession>();
+  readonly #sockets = new Set<Socket>();
+
+  constructor(options: AgiServerOptions) {
+    this.#options = options;
+    this.#policy = options;
+    this.#server = createServer({ noDelay: true }, (socket) => this.#accept(socket));
+  }
+
+  /** Resolves with the bound address once listening (port 0 picks a free port). */
+  listen(): Promise<{ host: string; port: number }> {
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error): void => reject(err);
+      this.#server.once('error', onError);
+      this.#server.listen(this.#options.port, this.#options.host, () => {
+        this.#server.off('error', onError);
+        const a = this.#server.address();
+        if (a === null || typeof a === 'string') return reject(new Error('FastAGI listener has no TCP address'));
+        resolve({ host: a.address, port: a.port });
+      });
+    });
+  }
+
+  /** Sessions running now. */
+  get sessions(): number {
+    return this.#sessions.size;
+  }
+
+  /** New limits, ACL and cap for sessions accepted from now on (a reload). */
+  setPolicy(policy: AgiServerPolicy): void {
+    this.#policy = policy;
+  }
+
+  /**
+   * Stops accepting; sessions in flight finish (each is bounded by its own deadlines). After
+   * `graceMs` whatever is left is cut.
+   */
+  async close(graceMs: number): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    const drained = Promise.all([...this.#sessions].map((s) => s.done));
+    let cut: NodeJS.Timeout | undefined;
+    const deadline = new Promise<void>((resolve) => {
+      cut = setTimeout(() => {
+        for (const socket of this.#sockets) socket.destroy();
+        resolve();
+      }, graceMs);
+    });
+    await Promise.race([drained, deadline]);
+    clearTimeout(cut);
+    for (const socket of this.#sockets) socket.destroy();
+    await closed;
+  }
+
+  #accept(socket: Socket): void {
+    const policy = this.#policy;
+    const address = socket.remoteAddress ?? '';
+    if (!policy.isPermitted(address)) {
+      this.#options.onEvent?.({ type: 'refused', address });
+      socket.destroy();
+      return;
+    }
+    this.#sockets.add(socket);
+    socket.once('close', () => this.#sockets.delete(socket));
+    if (this.#sessions.size >= policy.maxSessions) {
+      this.#options.onEvent?.({ type: 'busy', address, sessions: this.#sessions.size });
+      this.#refuseBusy(socket, policy);
+      return;
+    }
+    const session = new AgiSession(socket, policy.limits);
+    this.#sessions.add(session);
+    void session.done.then(() => this.#sessions.delete(session));
+    this.#options
+      .handle(session)
+      .catch((error: unknown) => this.#options.onEvent?.({ type: 'session-error', address, error }))
+      .finally(() => void session.end());
+  }
+
+  /** Over the cap: one command, then our FIN; what Asterisk sends is read and dropped. */
+  #refuseBusy(socket: Socket, policy: AgiServerPolicy): void {
+    socket.on('error', () => socket.destroy());
+    socket.on('data', () => undefined);
+    const cut = setTimeout(() => socket.destroy(), policy.limits.envTimeoutMs + policy.limits.answerTimeoutMs);
+    cut.unref();
+    socket.once('close', () => clearTimeout(cut));
+    if (policy.busyCommand !== null) socket.write(policy.busyCommand);
+    socket.end();
+  }
+}

@@ -1,0 +1,233 @@
+// One dialplan command over one FastAGI session (SPEC §3): route on the script name, check the
+// arguments, read MCDTTL if needed, run against the cache, and write the outputs and MCDRESULT
+// back — always, whatever failed, and in as few round trips to Asterisk as possible.
+//
+// Synchronisation. Asterisk does not escape line feeds in arguments, so an argument can end the
+// environment block early and smuggle lines that arrive where answers are expected (agi/README).
+// The first command of every session therefore carries a random nonce: `GET FULL VARIABLE
+// "<nonce>…"` answers `200 result=1 (<nonce>…)`, which nothing smuggled can forge, and every line
+// before it is dropped. A session in which such lines appeared ran with cut arguments: its
+// command is refused with 38 (INVALID_ARGUMENTS). Commands that change the cache run only after
+// that check; reads run first and have their result discarded.
+//
+// Writing variables. Values that are plain (letters, digits, a few marks) ride in the same
+// GET FULL VARIABLE as `${SET(name=value)}` (func_strings: the value is taken whole, trimmed of
+// spaces, so plain values exclude edge spaces); anything else goes in its own
+// `SET VARIABLE name "value"`, quoted so it arrives byte for byte and never substituted.
+
+import { randomBytes } from 'node:crypto';
+import { AGI_MAX_COMMAND_BYTES, encodeCommand, type AgiEnvironment } from '../agi/codec.js';
+import type { AgiAnswer, AgiSession } from '../agi/session.js';
+import { MemcachedError, Rc, rcName, rcText } from '../util/errors.js';
+import { canTravel, parseTtl } from './arguments.js';
+import type { CacheBackend } from './backend.js';
+import type { Invocation, Limits } from './invocation.js';
+import { findCommand } from './registry.js';
+
+export interface DialplanSettings extends Limits {
+  /** ttl= of memcached.conf: writes without MCDTTL. */
+  readonly ttl: number;
+  /** counter_ttl=: mcdcounterset without MCDTTL. */
+  readonly counterTtl: number;
+  readonly resultFormat: 'number' | 'name';
+}
+
+/** What the runner logs through (pino's signature). */
+export interface DialplanLog {
+  debug(fields: object, message: string): void;
+  warn(fields: object, message: string): void;
+}
+
+/** Codes that are ordinary answers, not trouble: logged at debug, not as warnings. */
+const ORDINARY = new Set<number>([Rc.SUCCESS, Rc.NOTSTORED, Rc.NOTFOUND, Rc.DATA_EXISTS]);
+/** Values that can ride inside `${SET(name=value)}` unchanged. */
+const INLINE_SAFE = /^(?:[A-Za-z0-9_.:@+/#*=-](?:[A-Za-z0-9_.:@+/#*= -]*[A-Za-z0-9_.:@+/#*=-])?)?$/;
+const MAX_INLINE = 256;
+
+export function resultText(rc: number, format: DialplanSettings['resultFormat']): string {
+  return format === 'name' ? rcName(rc) : String(rc);
+}
+
+/** The single command a connection over the session cap gets: MCDRESULT=47, nothing read. */
+export function busyCommand(format: DialplanSettings['resultFormat']): Buffer {
+  return encodeCommand('SET', 'VARIABLE', 'MCDRESULT', resultText(Rc.SERVER_TEMPORARILY_DISABLED, format));
+}
+
+export async function runDialplanSession(session: AgiSession, backend: CacheBackend, settings: DialplanSettings, log: DialplanLog): Promise<void> {
+  const started = performance.now();
+  let env: AgiEnvironment;
+  try {
+    env = await session.environment();
+  } catch (err) {
+    log.debug({ address: session.remoteAddress, reason: (err as Error).message }, 'AGI session ended before its environment');
+    return;
+  }
+  const run = new CommandRun(session, env, settings);
+  let fields: { rc: number; reason?: string };
+  try {
+    fields = await run.execute(backend);
+  } catch (err) {
+    // Asterisk went away (or stopped answering) before MCDRESULT could be written.
+    fields = { rc: Rc.FAILURE, reason: `session lost: ${(err as Error).message}` };
+  }
+  const ms = Math.round((performance.now() - started) * 1000) / 1000;
+  const entry = { channel: env.channel, command: run.commandName, rc: fields.rc, code: rcName(fields.rc), ms, ...(fields.reason ? { reason: fields.reason } : {}) };
+  if (ORDINARY.has(fields.rc)) log.debug(entry, 'command done');
+  else log.warn(entry, `${run.commandName}: ${fields.reason ?? rcText(fields.rc)}`);
+}
+
+class CommandRun {
+  readonly #session: AgiSession;
+  readonly #env: AgiEnvironment;
+  readonly #settings: DialplanSettings;
+  readonly #nonce = randomBytes(8).toString('hex');
+  #synced = false;
+  commandName: string;
+
+  constructor(session: AgiSession, env: AgiEnvironment, settings: DialplanSettings) {
+    this.#session = session;
+    this.#env = env;
+    this.#settings = settings;
+    this.commandName = env.script ?? '(none)';
+  }
+
+  async execute(backend: CacheBackend): Promise<{ rc: number; reason?: string }> {
+    const { name, query } = splitScript(this.#env.script);
+    const command = findCommand(name);
+    if (command === null) {
+      return this.#finish([], Rc.NOT_SUPPORTED, `no command ${JSON.stringify(name)} (script ${JSON.stringify(this.#env.script)})`);
+    }
+    this.commandName = command.name;
+    const invocation = command.invoke(this.#env.args, this.#settings);
+    if (this.#env.broken) {
+      return this.#finish(invocation.outputs, Rc.INVALID_ARGUMENTS, 'an argument held a line feed: the environment block was cut');
+    }
+    if (invocation.refusal !== null) return this.#finish(invocation.outputs, invocation.refusal.rc, invocation.refusal.message);
+
+    const options = readOptions(query);
+    if (options.error !== null) return this.#finish(invocation.outputs, Rc.INVALID_ARGUMENTS, options.error);
+
+    let ttl = 0;
+    let ttlNote: string | undefined;
+    if (invocation.ttlDefault !== null) {
+      const fallback = invocation.ttlDefault === 'ttl' ? this.#settings.ttl : this.#settings.counterTtl;
+      if (options.ttl !== null) ttl = options.ttl;
+      else ({ ttl, note: ttlNote } = await this.#readMcdTtl(fallback));
+    }
+    if (invocation.mutates && !this.#synced) await this.#sync([]);
+    if (this.#synced && this.#session.strayLines > 0) return this.#smuggled(invocation);
+
+    const { rc, values, reason } = await this.#run(invocation, backend, ttl);
+    return this.#finish(invocation.outputs, rc, reason ?? ttlNote, values);
+  }
+
+  async #run(invocation: Invocation, backend: CacheBackend, ttl: number): Promise<{ rc: number; values: readonly Buffer[]; reason?: string }> {
+    try {
+      const values = await invocation.run(backend, ttl);
+      for (const value of values) {
+        if (!canTravel(value)) return { rc: Rc.BAD_VALUE, values: [], reason: 'the stored value holds CR, LF or NUL' };
+        if (value.length > this.#settings.maxValueLength) {
+          return { rc: Rc.VALUE_TOO_LONG, values: [], reason: `the stored value is ${value.length} bytes, over max_value_length=${this.#settings.maxValueLength}` };
+        }
+      }
+      return { rc: Rc.SUCCESS, values };
+    } catch (err) {
+      if (err instanceof MemcachedError) return { rc: err.rc, values: [], ...(ORDINARY.has(err.rc) ? {} : { reason: err.message }) };
+      return { rc: Rc.FAILURE, values: [], reason: `unexpected: ${String(err)}` };
+    }
+  }
+
+  /** MCDTTL read in the synchronising command: `<nonce><LEN>:<digits only>`. */
+  async #readMcdTtl(fallback: number): Promise<{ ttl: number; note?: string }> {
+    const data = await this.#sync([], '${LEN(${MCDTTL})}:${FILTER(0-9,${MCDTTL})}');
+    const m = /^([0-9]+):([0-9]*)$/.exec(data);
+    if (m === null || m[1] === '0') return { ttl: fallback };
+    const ttl = Number(m[1]) === m[2]!.length ? parseTtl(m[2]) : null;
+    if (ttl === null) return { ttl: fallback, note: `MCDTTL is not a non-negative integer; ttl ${fallback} from the config is used` };
+    return { ttl };
+  }
+
+  /**
+   * Sends the nonce command (with inline assignments, and `extra` to evaluate) and waits for its
+   * answer; returns what follows the nonce in the answer.
+   */
+  async #sync(inline: ReadonlyArray<readonly [string, Buffer]>, extra = ''): Promise<string> {
+    let expr = this.#nonce;
+    for (const [name, value] of inline) expr += `\${SET(${name}=${value.toString('latin1')})}`;
+    expr += extra;
+    const prefix = `${this.#nonce}`;
+    const answer = await this.#session.command(
+      encodeCommand('GET', 'FULL', 'VARIABLE', Buffer.from(expr, 'latin1')),
+      (a: AgiAnswer) => a.code === 200 && a.data !== null && a.data.toString('latin1').startsWith(prefix),
+    );
+    this.#synced = true;
+    return answer.data!.toString('latin1').slice(prefix.length);
+  }
+
+  #smuggled(invocation: Invocation): Promise<{ rc: number; reason?: string }> {
+    return this.#finish(invocation.outputs, Rc.INVALID_ARGUMENTS, `${this.#session.strayLines} stray line(s) after the environment: an argument held a line feed`);
+  }
+
+  /** Writes the outputs ("" when the command failed) and MCDRESULT. */
+  async #finish(outputs: readonly string[], rc: number, reason: string | undefined, values: readonly Buffer[] = []): Promise<{ rc: number; reason?: string }> {
+    const wasSynced = this.#synced;
+    let assignments = outputs.map((name, i) => [name, rc === Rc.SUCCESS ? values[i] ?? EMPTY : EMPTY] as const);
+    const tooLong = assignments.find(([name, value]) => !isInline(value) && setVariable(name, value).length > AGI_MAX_COMMAND_BYTES);
+    if (tooLong !== undefined) {
+      rc = Rc.VALUE_TOO_LONG;
+      reason = `the value does not fit Asterisk's ${AGI_MAX_COMMAND_BYTES}-byte command line`;
+      assignments = outputs.map((name) => [name, EMPTY] as const);
+    }
+    const inline = assignments.filter(([, v]) => isInline(v));
+    const quoted = assignments.filter(([, v]) => !isInline(v));
+    const result = Buffer.from(resultText(rc, this.#settings.resultFormat), 'latin1');
+    try {
+      await this.#sync([...inline, ['MCDRESULT', result]]);
+      if (!wasSynced && this.#session.strayLines > 0) {
+        // The read ran on cut arguments: take its result back.
+        const cleared = outputs.map((name) => [name, EMPTY] as const);
+        rc = Rc.INVALID_ARGUMENTS;
+        await this.#sync([...cleared, ['MCDRESULT', Buffer.from(resultText(rc, this.#settings.resultFormat), 'latin1')]]);
+        return { rc, reason: `${this.#session.strayLines} stray line(s) after the environment: an argument held a line feed` };
+      }
+      for (const [name, value] of quoted) await this.#session.command(setVariable(name, value));
+    } catch (err) {
+      return { rc, reason: `${reason ?? rcText(rc)}; and the result could not be written back: ${(err as Error).message}` };
+    }
+    return reason === undefined ? { rc } : { rc, reason };
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
+
+function isInline(value: Buffer): boolean {
+  return value.length <= MAX_INLINE && INLINE_SAFE.test(value.toString('latin1'));
+}
+
+function setVariable(name: string, value: Buffer): Buffer {
+  return encodeCommand('SET', 'VARIABLE', name, value);
+}
+
+/** `mcdset?ttl=30` → name `mcdset`, query `ttl=30`. A leading path (`memcached/mcdset`) is ignored. */
+export function splitScript(script: string | null): { name: string; query: string } {
+  if (script === null) return { name: '', query: '' };
+  const q = script.indexOf('?');
+  const path = q === -1 ? script : script.slice(0, q);
+  const query = q === -1 ? '' : script.slice(q + 1);
+  const name = path.slice(path.lastIndexOf('/') + 1);
+  return { name, query };
+}
+
+/** Per-call options on the script path (SPEC §3): `ttl=N` overrides MCDTTL and spares reading it. */
+function readOptions(query: string): { ttl: number | null; error: string | null } {
+  if (query === '') return { ttl: null, error: null };
+  const params = new URLSearchParams(query);
+  let ttl: number | null = null;
+  for (const [key, value] of params) {
+    if (key.toLowerCase() === 'ttl') {
+      ttl = parseTtl(value);
+      if (ttl === null) return { ttl: null, error: `?ttl=${value} is not a non-negative integer` };
+    } else return { ttl: null, error: `unknown option ?${key}= (known: ttl)` };
+  }
+  return { ttl, error: null };
+}
