@@ -69,6 +69,11 @@ export class Daemon {
     return this.#current.settings;
   }
 
+  /** The cache new sessions use (the embedded store or the memcached client): for tooling and tests. */
+  get backend(): CacheBackend {
+    return this.#current.backend;
+  }
+
   /** Sessions running now. */
   get sessions(): number {
     return this.#server.sessions;

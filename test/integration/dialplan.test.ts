@@ -1,0 +1,358 @@
+// Every dialplan command through the daemon, driven by the Asterisk-faithful AGI client, against
+// the embedded store and real memcached over both protocols (SPEC §3, issue 3 "Done when"):
+// MCDRESULT and the variables for every success and every error code, byte-exact values,
+// MCDTTL/?ttl, uint64 counters, the refusals 122/124/125/126/127/33, and that every session ends
+// cleanly with AGISTATUS=SUCCESS.
+
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+import { Client } from '../../src/cluster/client.js';
+import type { CacheBackend } from '../../src/dialplan/backend.js';
+import { FakeChannel, type AgiRun } from '../support/fake-asterisk.js';
+import { startDaemon, type TestDaemon } from '../support/daemon.js';
+import { startMemcached, type MemcachedProcess } from '../support/memcached.js';
+
+const U64_MAX = '18446744073709551615';
+
+interface Backend {
+  name: string;
+  config(): string;
+  start?(): Promise<void>;
+  stop?(): Promise<void>;
+}
+
+let mc: MemcachedProcess | null = null;
+const backends: Backend[] = [
+  { name: 'the embedded store', config: () => '[general]\nkeyprefix=t:\n' },
+  {
+    name: 'memcached, binary protocol',
+    config: () => `[general]\nserver=${mc!.address}\nbinary_proto=yes\nkeyprefix=t:\n`,
+  },
+  {
+    name: 'memcached, text protocol',
+    config: () => `[general]\nserver=${mc!.address}\nbinary_proto=no\nkeyprefix=t:\n`,
+  },
+];
+
+before(async () => {
+  mc = await startMemcached();
+});
+after(async () => {
+  await mc?.stop();
+});
+
+let unique = 0;
+const k = (name: string): string => `${name}-${process.pid}-${++unique}`;
+
+for (const backend of backends) {
+  describe(`dialplan commands on ${backend.name}`, () => {
+    let d: TestDaemon;
+    let cache: CacheBackend;
+
+    before(async () => {
+      d = await startDaemon(backend.config());
+      cache = d.daemon.backend;
+    });
+    after(async () => {
+      await d.stop();
+    });
+
+    async function call(script: string, args: ReadonlyArray<string | Buffer>, variables: Record<string, string> = {}): Promise<{ ch: FakeChannel; run: AgiRun }> {
+      const ch = new FakeChannel({ variables });
+      const run = await ch.agi(d.url(script), args);
+      assert.equal(run.status, 'SUCCESS', `AGISTATUS after ${script}: ${run.status}`);
+      return { ch, run };
+    }
+    const result = (ch: FakeChannel): string | undefined => ch.getVar('MCDRESULT');
+
+    test('mcdset then MCD: the value comes back byte for byte, MCDRESULT=0', async () => {
+      const values = ['hello', 'He said "hi" \\ back\\slash ${X} $[1+1] ✓', '  spaced out  ', 'semi;colon|pipe', '(paren)', 'tab\there', 'x'.repeat(4096)];
+      for (const value of values) {
+        const key = k('v');
+        const set = await call('mcdset', [key, value]);
+        assert.equal(result(set.ch), '0');
+        const got = await call('MCD', [key]);
+        assert.equal(result(got.ch), '0');
+        assert.equal(got.ch.getVar('MCD'), value, `value ${JSON.stringify(value.slice(0, 40))}`);
+        assert.deepEqual((await cache.get(key))?.value, Buffer.from(value, 'utf8'));
+      }
+    });
+
+    test('a value split by the dialplan on commas is joined again; nothing is trimmed', async () => {
+      const key = k('commas');
+      const { ch } = await call('mcdset', [key, ' a', 'b ', '', 'c']);
+      assert.equal(result(ch), '0');
+      assert.equal((await cache.get(key))?.value.toString(), ' a,b ,,c');
+      const empty = k('empty');
+      assert.equal(result((await call('mcdset', [empty, ''])).ch), '0');
+      const got = await call('MCD', [empty]);
+      assert.equal(result(got.ch), '0');
+      assert.equal(got.ch.getVar('MCD'), '');
+    });
+
+    test('MCD of a missing key: MCDRESULT=16 and ${MCD}=""; a stale ${MCD} is cleared', async () => {
+      const { ch } = await call('MCD', [k('missing')], { MCD: 'stale' });
+      assert.equal(result(ch), '16');
+      assert.equal(ch.getVar('MCD'), '');
+    });
+
+    test('script names are case-insensitive; an unknown one gives 28 and still ends cleanly', async () => {
+      const key = k('case');
+      assert.equal(result((await call('McDsEt', [key, 'v'])).ch), '0');
+      const got = await call('mcd', [key]);
+      assert.equal(got.ch.getVar('MCD'), 'v');
+      assert.equal(result((await call('nosuchcommand', [key])).ch), '28');
+    });
+
+    test('mcdget sets the named variable; a bad name or a missing key gives 127', async () => {
+      const key = k('get');
+      await cache.set(key, 'stored');
+      const ok = await call('mcdget', ['MYVAR', key]);
+      assert.equal(result(ok.ch), '0');
+      assert.equal(ok.ch.getVar('MYVAR'), 'stored');
+      const miss = await call('mcdget', ['MYVAR', k('nope')], { MYVAR: 'old' });
+      assert.equal(result(miss.ch), '16');
+      assert.equal(miss.ch.getVar('MYVAR'), '');
+      for (const bad of ['', 'has space', 'x(y)', 'a=b', '${X}']) {
+        const r = await call('mcdget', [bad, key]);
+        assert.equal(result(r.ch), '127', `variable name ${JSON.stringify(bad)}`);
+      }
+      assert.equal(result((await call('mcdget', ['V'])).ch), '127');
+      assert.equal(result((await call('mcdget', [])).ch), '127');
+    });
+
+    test('key rules: 127 missing, 126 over max_key_length (64), 33 whitespace or control bytes — never sent', async () => {
+      assert.equal(result((await call('MCD', [])).ch), '127');
+      assert.equal(result((await call('MCD', [''])).ch), '127');
+      assert.equal(result((await call('mcdset', ['k'.repeat(65), 'v'])).ch), '126');
+      assert.equal(result((await call('mcdset', ['k'.repeat(64), 'v'])).ch), '0');
+      for (const bad of ['a b', 'a\tb', 'a\rb', 'x\x7f', 'x\x01', 'set k 0 0 1']) {
+        const r = await call('mcdset', [bad, 'v']);
+        assert.equal(result(r.ch), '33', `key ${JSON.stringify(bad)}`);
+      }
+      assert.equal(await cache.get('a'), null);
+    });
+
+    test('value rules on write: 127 missing, 125 over max_value_length (4096), 122 CR', async () => {
+      const key = k('vw');
+      assert.equal(result((await call('mcdset', [key])).ch), '127');
+      assert.equal(result((await call('mcdset', [key, 'x'.repeat(4097)])).ch), '125');
+      assert.equal(result((await call('mcdset', [key, 'x'.repeat(4095), 'y'])).ch), '125', 'the joined value counts');
+      assert.equal(result((await call('mcdset', [key, 'a\rb'])).ch), '122');
+      assert.equal(await cache.get(key), null);
+    });
+
+    test('values that cannot travel to the dialplan: CR/LF/NUL give 122, too long 125, ${MCD}=""', async () => {
+      const cases: Array<[Buffer, string]> = [
+        [Buffer.from('line1\nline2'), '122'],
+        [Buffer.from('a\rb'), '122'],
+        [Buffer.from([0x61, 0x00, 0x62]), '122'],
+        [Buffer.from('\nSET VARIABLE EVIL 1'), '122'],
+        [Buffer.alloc(4097, 0x78), '125'],
+      ];
+      for (const [value, code] of cases) {
+        const key = k('bad');
+        await cache.set(key, value);
+        const { ch, run } = await call('MCD', [key], { MCD: 'stale' });
+        assert.equal(result(ch), code);
+        assert.equal(ch.getVar('MCD'), '');
+        assert.equal(ch.getVar('EVIL'), undefined);
+        assert.ok(run.commands.every((c) => !c.includes('EVIL')));
+      }
+    });
+
+    test('mcdadd: 14 when the key exists; mcdreplace: 14 when it is missing', async () => {
+      const key = k('ar');
+      assert.equal(result((await call('mcdadd', [key, 'first'])).ch), '0');
+      assert.equal(result((await call('mcdadd', [key, 'second'])).ch), '14');
+      assert.equal((await cache.get(key))?.value.toString(), 'first');
+      assert.equal(result((await call('mcdreplace', [key, 'third'])).ch), '0');
+      assert.equal((await cache.get(key))?.value.toString(), 'third');
+      assert.equal(result((await call('mcdreplace', [k('absent'), 'x'])).ch), '14');
+    });
+
+    test('mcdappend / mcdprepend: server-side, not trimmed; 14 when missing', async () => {
+      const key = k('ap');
+      await call('mcdset', [key, 'hello']);
+      assert.equal(result((await call('mcdappend', [key, ' world!'])).ch), '0');
+      assert.equal(result((await call('mcdprepend', [key, '>> '])).ch), '0');
+      assert.equal((await cache.get(key))?.value.toString(), '>> hello world!');
+      assert.equal(result((await call('mcdappend', [k('absent'), 'x'])).ch), '14');
+      assert.equal(result((await call('mcdprepend', [k('absent'), 'x'])).ch), '14');
+    });
+
+    test('mcddelete: 0, then 16', async () => {
+      const key = k('del');
+      await cache.set(key, 'x');
+      assert.equal(result((await call('mcddelete', [key])).ch), '0');
+      assert.equal(await cache.get(key), null);
+      assert.equal(result((await call('mcddelete', [key])).ch), '16');
+    });
+
+    test('MCDCOUNTER: read, add, subtract, clamp at 0, wrap at 2^64, uint64 exact; 16 and "" when missing; 124 bad increment', async () => {
+      const key = k('ctr');
+      assert.equal(result((await call('mcdcounterset', [key, '678'])).ch), '0');
+      const read = await call('MCDCOUNTER', [key]);
+      assert.equal(read.ch.getVar('MCDCOUNTER'), '678');
+      assert.equal(result(read.ch), '0');
+      assert.equal((await call('MCDCOUNTER', [key, '-12'])).ch.getVar('MCDCOUNTER'), '666');
+      assert.equal((await call('MCDCOUNTER', [key, '+4'])).ch.getVar('MCDCOUNTER'), '670');
+      assert.equal((await call('MCDCOUNTER', [key, '-1000'])).ch.getVar('MCDCOUNTER'), '0');
+      await call('mcdcounterset', [key, U64_MAX]);
+      assert.equal((await call('MCDCOUNTER', [key])).ch.getVar('MCDCOUNTER'), U64_MAX);
+      assert.equal((await call('MCDCOUNTER', [key, '1'])).ch.getVar('MCDCOUNTER'), '0', 'incr wraps at 2^64');
+      await call('mcdcounterset', [key, '9007199254740993']); // 2^53 + 1: no float rounding
+      assert.equal((await call('MCDCOUNTER', [key, '2'])).ch.getVar('MCDCOUNTER'), '9007199254740995');
+      await call('mcdcounterset', [key, '4294967295']);
+      assert.equal((await call('MCDCOUNTER', [key, '1'])).ch.getVar('MCDCOUNTER'), '4294967296');
+
+      const missing = await call('MCDCOUNTER', [k('nocounter'), '1'], { MCDCOUNTER: 'stale' });
+      assert.equal(result(missing.ch), '16');
+      assert.equal(missing.ch.getVar('MCDCOUNTER'), '');
+      for (const bad of ['abc', '1.5', '0x10', '18446744073709551616', '--1', '1e3']) {
+        const r = await call('MCDCOUNTER', [key, bad]);
+        assert.equal(result(r.ch), '124', `increment ${bad}`);
+        assert.equal(r.ch.getVar('MCDCOUNTER'), '');
+      }
+      assert.equal((await call('MCDCOUNTER', [key])).ch.getVar('MCDCOUNTER'), '4294967296', 'refused increments changed nothing');
+      await cache.set(key, 'not a number');
+      assert.equal(result((await call('MCDCOUNTER', [key, '1'])).ch), '9');
+    });
+
+    test('mcdcounterset: creates or forces; 124 for anything but 0..2^64-1; 127 without a value', async () => {
+      const key = k('cs');
+      await cache.set(key, '5');
+      assert.equal(result((await call('mcdcounterset', [key, '0'])).ch), '0');
+      assert.equal((await cache.get(key))?.value.toString(), '0');
+      for (const bad of ['-1', 'x', '18446744073709551616', '']) {
+        assert.equal(result((await call('mcdcounterset', [key, bad])).ch), '124', `value ${JSON.stringify(bad)}`);
+      }
+      assert.equal(result((await call('mcdcounterset', [key, '1', '2'])).ch), '124', '"1,2" is not a number');
+      assert.equal(result((await call('mcdcounterset', [key])).ch), '127');
+      assert.equal((await cache.get(key))?.value.toString(), '0');
+    });
+
+    test('mcdtouch: 16 when missing, 38 for a bad ttl', async () => {
+      assert.equal(result((await call('mcdtouch', [k('absent'), '10'])).ch), '16');
+      const key = k('touch');
+      await cache.set(key, 'x');
+      assert.equal(result((await call('mcdtouch', [key, '100'])).ch), '0');
+      assert.equal(result((await call('mcdtouch', [key, 'soon'])).ch), '38');
+      assert.equal(result((await call('mcdtouch', [key, '-5'])).ch), '38');
+    });
+
+    test('TTL: MCDTTL over the config, ?ttl= over MCDTTL, a non-numeric MCDTTL ignored with a warning; mcdtouch expires', async () => {
+      const viaMcdttl = k('ttl1');
+      const viaQuery = k('ttl2');
+      const ignored = k('ttl3');
+      const touched = k('ttl4');
+      const counter = k('ttl5');
+      await call('mcdset', [viaMcdttl, 'x'], { MCDTTL: '1' });
+      await call('mcdset?ttl=1', [viaQuery, 'x'], { MCDTTL: '1000' });
+      await call('mcdset', [ignored, 'x'], { MCDTTL: '1; DROP' });
+      await call('mcdset', [touched, 'x']);
+      await call('mcdtouch', [touched, '1']);
+      await call('mcdcounterset', [counter, '7'], { MCDTTL: '1' });
+      assert.ok(d.logs.some((l) => l.level === 40 && String(l.reason ?? l.msg).includes('MCDTTL')), 'the bad MCDTTL is logged');
+      await sleep(2100);
+      assert.equal(result((await call('MCD', [viaMcdttl])).ch), '16');
+      assert.equal(result((await call('MCD', [viaQuery])).ch), '16');
+      assert.equal(result((await call('MCD', [ignored])).ch), '0', 'config ttl 0: never expires');
+      assert.equal(result((await call('MCD', [touched])).ch), '16');
+      assert.equal(result((await call('MCDCOUNTER', [counter])).ch), '16');
+      assert.equal(result((await call('mcdset?ttl=abc', [ignored, 'x'])).ch), '38');
+      assert.equal(result((await call('mcdset?colour=red', [ignored, 'x'])).ch), '38');
+    });
+
+    test('200 concurrent sessions incrementing one counter leave it exactly right', async () => {
+      const key = k('race');
+      await call('mcdcounterset', [key, '1000']);
+      const runs = await Promise.all(
+        Array.from({ length: 200 }, (_, i) => call('MCDCOUNTER', [key, i % 2 === 0 ? '3' : '-1'])),
+      );
+      for (const { ch } of runs) assert.equal(result(ch), '0');
+      const seen = new Set(runs.map(({ ch }) => ch.getVar('MCDCOUNTER')));
+      assert.equal(seen.size, 200, 'every session saw a distinct counter value (atomic)');
+      assert.equal((await call('MCDCOUNTER', [key])).ch.getVar('MCDCOUNTER'), String(1000 + 100 * 3 - 100));
+    });
+
+    test('a hangup during the session: the result is still written, AGI() returns HANGUP', async () => {
+      const key = k('hang');
+      await cache.set(key, 'still here');
+      const ch = new FakeChannel();
+      const running = ch.agi(d.url('MCD'), [key]);
+      ch.hangup();
+      const run = await running;
+      assert.equal(run.status, 'HANGUP');
+      assert.equal(ch.getVar('MCD'), 'still here');
+      assert.equal(ch.getVar('MCDRESULT'), '0');
+    });
+  });
+}
+
+describe('dialplan: config switches', () => {
+  test('result_format=name writes MEMCACHED_* names', async () => {
+    const d = await startDaemon('[general]\nresult_format=name\n');
+    try {
+      const ch = new FakeChannel();
+      await ch.agi(d.url('MCD'), ['nothing-here']);
+      assert.equal(ch.getVar('MCDRESULT'), 'MEMCACHED_NOTFOUND');
+      await ch.agi(d.url('mcdset'), ['k', 'v']);
+      assert.equal(ch.getVar('MCDRESULT'), 'MEMCACHED_SUCCESS');
+    } finally {
+      await d.stop();
+    }
+  });
+
+  test('keyprefix + key over 250 bytes gives 126; counter_ttl applies to mcdcounterset without MCDTTL', async () => {
+    const d = await startDaemon(`[general]\nkeyprefix=${'p'.repeat(120)}\nmax_key_length=200\ncounter_ttl=1\n`);
+    try {
+      const ch = new FakeChannel();
+      await ch.agi(d.url('mcdset'), ['k'.repeat(131), 'v']);
+      assert.equal(ch.getVar('MCDRESULT'), '126');
+      await ch.agi(d.url('mcdset'), ['k'.repeat(130), 'v']);
+      assert.equal(ch.getVar('MCDRESULT'), '0');
+      await ch.agi(d.url('mcdcounterset'), ['c', '5']);
+      await sleep(2100);
+      await ch.agi(d.url('MCDCOUNTER'), ['c']);
+      assert.equal(ch.getVar('MCDRESULT'), '16');
+    } finally {
+      await d.stop();
+    }
+  });
+
+  test('a memcached that is not there: MCDRESULT=3 within the connect timeout, the call goes on', async () => {
+    const { freePort } = await import('../support/memcached.js');
+    const port = await freePort();
+    const d = await startDaemon(`[general]\nserver=127.0.0.1:${port}\nconnect_timeout=300\n`);
+    try {
+      const ch = new FakeChannel();
+      const started = Date.now();
+      const run = await ch.agi(d.url('MCD'), ['k']);
+      assert.equal(run.status, 'SUCCESS');
+      assert.equal(ch.getVar('MCDRESULT'), '3');
+      assert.equal(ch.getVar('MCD'), '');
+      assert.ok(Date.now() - started < 2000);
+      await ch.agi(d.url('mcdset'), ['k', 'v']);
+      assert.ok(['3', '47', '35'].includes(ch.getVar('MCDRESULT')!), `then ${ch.getVar('MCDRESULT')}`);
+    } finally {
+      await d.stop();
+    }
+  });
+
+  test('the embedded store and a Client see the same semantics for keyprefix (isolation)', async () => {
+    const a = await startDaemon('[general]\nkeyprefix=a:\n');
+    const raw = new Client({ servers: [mc!.address], keyPrefix: 'b:' });
+    try {
+      const ch = new FakeChannel();
+      await ch.agi(a.url('mcdset'), ['shared', 'from a']);
+      assert.equal((await a.daemon.backend.get('shared'))?.value.toString(), 'from a');
+      assert.equal(await raw.get('shared'), null);
+    } finally {
+      await a.stop();
+      await raw.close();
+    }
+  });
+});
