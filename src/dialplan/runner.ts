@@ -63,7 +63,7 @@ export async function runDialplanSession(session: AgiSession, backend: CacheBack
     return;
   }
   const run = new CommandRun(session, env, settings);
-  let fields: { rc: number; reason?: string };
+  let fields: Outcome;
   try {
     fields = await run.execute(backend);
   } catch (err) {
@@ -72,8 +72,17 @@ export async function runDialplanSession(session: AgiSession, backend: CacheBack
   }
   const ms = Math.round((performance.now() - started) * 1000) / 1000;
   const entry = { channel: env.channel, command: run.commandName, rc: fields.rc, code: rcName(fields.rc), ms, ...(fields.reason ? { reason: fields.reason } : {}) };
+  if (fields.warning !== undefined) log.warn({ ...entry, warning: fields.warning }, `${run.commandName}: ${fields.warning}`);
   if (ORDINARY.has(fields.rc)) log.debug(entry, 'command done');
   else log.warn(entry, `${run.commandName}: ${fields.reason ?? rcText(fields.rc)}`);
+}
+
+interface Outcome {
+  rc: number;
+  /** Why the command failed. */
+  reason?: string;
+  /** Something the administrator should fix although the command ran (a bad MCDTTL). */
+  warning?: string;
 }
 
 class CommandRun {
@@ -91,7 +100,7 @@ class CommandRun {
     this.commandName = env.script ?? '(none)';
   }
 
-  async execute(backend: CacheBackend): Promise<{ rc: number; reason?: string }> {
+  async execute(backend: CacheBackend): Promise<Outcome> {
     const { name, query } = splitScript(this.#env.script);
     const command = findCommand(name);
     if (command === null) {
@@ -118,7 +127,8 @@ class CommandRun {
     if (this.#synced && this.#session.strayLines > 0) return this.#smuggled(invocation);
 
     const { rc, values, reason } = await this.#run(invocation, backend, ttl);
-    return this.#finish(invocation.outputs, rc, reason ?? ttlNote, values);
+    const outcome = await this.#finish(invocation.outputs, rc, reason, values);
+    return ttlNote === undefined ? outcome : { ...outcome, warning: ttlNote };
   }
 
   async #run(invocation: Invocation, backend: CacheBackend, ttl: number): Promise<{ rc: number; values: readonly Buffer[]; reason?: string }> {
@@ -164,12 +174,12 @@ class CommandRun {
     return answer.data!.toString('latin1').slice(prefix.length);
   }
 
-  #smuggled(invocation: Invocation): Promise<{ rc: number; reason?: string }> {
+  #smuggled(invocation: Invocation): Promise<Outcome> {
     return this.#finish(invocation.outputs, Rc.INVALID_ARGUMENTS, `${this.#session.strayLines} stray line(s) after the environment: an argument held a line feed`);
   }
 
   /** Writes the outputs ("" when the command failed) and MCDRESULT. */
-  async #finish(outputs: readonly string[], rc: number, reason: string | undefined, values: readonly Buffer[] = []): Promise<{ rc: number; reason?: string }> {
+  async #finish(outputs: readonly string[], rc: number, reason: string | undefined, values: readonly Buffer[] = []): Promise<Outcome> {
     const wasSynced = this.#synced;
     let assignments = outputs.map((name, i) => [name, rc === Rc.SUCCESS ? values[i] ?? EMPTY : EMPTY] as const);
     const tooLong = assignments.find(([name, value]) => !isInline(value) && setVariable(name, value).length > AGI_MAX_COMMAND_BYTES);

@@ -6,6 +6,7 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { connect, createServer, type AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { Client } from '../../src/cluster/client.js';
@@ -255,7 +256,7 @@ for (const backend of backends) {
       await call('mcdset', [touched, 'x']);
       await call('mcdtouch', [touched, '1']);
       await call('mcdcounterset', [counter, '7'], { MCDTTL: '1' });
-      assert.ok(d.logs.some((l) => l.level === 40 && String(l.reason ?? l.msg).includes('MCDTTL')), 'the bad MCDTTL is logged');
+      assert.ok(d.logs.some((l) => l.level === 40 && String(l.warning ?? l.msg).includes('MCDTTL')), 'the bad MCDTTL is logged');
       await sleep(2100);
       assert.equal(result((await call('MCD', [viaMcdttl])).ch), '16');
       assert.equal(result((await call('MCD', [viaQuery])).ch), '16');
@@ -282,12 +283,34 @@ for (const backend of backends) {
       const key = k('hang');
       await cache.set(key, 'still here');
       const ch = new FakeChannel();
-      const running = ch.agi(d.url('MCD'), [key]);
-      ch.hangup();
-      const run = await running;
-      assert.equal(run.status, 'HANGUP');
-      assert.equal(ch.getVar('MCD'), 'still here');
-      assert.equal(ch.getVar('MCDRESULT'), '0');
+      // A relay that hangs the channel up the moment the daemon's first command is on its way,
+      // so Asterisk's HANGUP notification reaches the daemon before the answer.
+      const relay = createServer((inbound) => {
+        const outbound = connect({ host: '127.0.0.1', port: d.port });
+        inbound.pipe(outbound);
+        let first = true;
+        outbound.on('data', (chunk: Buffer) => {
+          if (first) ch.hangup();
+          first = false;
+          inbound.write(chunk);
+        });
+        outbound.on('end', () => inbound.end());
+        inbound.on('end', () => outbound.end());
+        inbound.on('error', () => outbound.destroy());
+        outbound.on('error', () => inbound.destroy());
+      });
+      await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+      try {
+        const port = (relay.address() as AddressInfo).port;
+        const run = await ch.agi(`agi://127.0.0.1:${port}/MCD`, [key]);
+        assert.equal(run.status, 'HANGUP');
+        const hangups = run.transcript.filter((e) => e.dir === 'event' && e.what === 'hangup-sent');
+        assert.equal(hangups.length, 2, 'one HANGUP when the channel hung up, one at the end of the session');
+        assert.equal(ch.getVar('MCD'), 'still here');
+        assert.equal(ch.getVar('MCDRESULT'), '0');
+      } finally {
+        relay.close();
+      }
     });
   });
 }
