@@ -1,0 +1,196 @@
+// The daemon as an administrator runs it: the built CLI spawned with no verb or `serve`, pino log
+// lines on stdout, a dialplan call through it, SIGHUP reloads (a bad file refused, the old config
+// kept), SIGTERM letting a session in flight finish (issue 3 §4); and `show`.
+
+import assert from 'node:assert/strict';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+
+import { FakeChannel } from '../support/fake-asterisk.js';
+import { repoRoot } from '../support/fixtures.js';
+import { freePort } from '../support/memcached.js';
+
+const CLI = join(repoRoot(), 'dist', 'src', 'cli', 'main.js');
+const dir = mkdtempSync(join(tmpdir(), 'res-memcached-daemon-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [CLI, ...args], (err, stdout, stderr) => {
+      resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : -1, stdout, stderr });
+    });
+  });
+}
+
+interface Running {
+  child: ChildProcess;
+  lines: Array<Record<string, unknown>>;
+  /** Resolves with the first log line matching. */
+  waitFor(match: (line: Record<string, unknown>) => boolean, ms?: number): Promise<Record<string, unknown>>;
+  exited: Promise<number | null>;
+}
+
+function startCli(args: string[]): Running {
+  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const lines: Array<Record<string, unknown>> = [];
+  const waiters: Array<{ match: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }> = [];
+  let partial = '';
+  child.stdout!.on('data', (chunk: Buffer) => {
+    partial += chunk.toString();
+    let nl: number;
+    while ((nl = partial.indexOf('\n')) !== -1) {
+      const line = JSON.parse(partial.slice(0, nl)) as Record<string, unknown>;
+      partial = partial.slice(nl + 1);
+      lines.push(line);
+      for (const w of waiters.filter((w) => w.match(line))) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve(line);
+      }
+    }
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return {
+    child,
+    lines,
+    exited,
+    waitFor(match, ms = 5000) {
+      const seen = lines.find(match);
+      if (seen) return Promise.resolve(seen);
+      return new Promise((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error(`no such log line within ${ms} ms; got:\n${lines.map((l) => JSON.stringify(l)).join('\n')}`)), ms);
+        waiters.push({ match, resolve: (l) => (clearTimeout(t), resolve(l)) });
+      });
+    },
+  };
+}
+
+describe('the daemon from the command line', () => {
+  test('no verb serves: on the embedded store with no server=, says so, answers the dialplan, stops on SIGTERM', async () => {
+    const port = await freePort();
+    const config = join(dir, 'embedded.conf');
+    writeFileSync(config, `[general]\nkeyprefix=cli:\n[agi]\nport=${port}\n`);
+    const d = startCli(['--config', config]);
+    try {
+      const start = await d.waitFor((l) => String(l.msg).includes('listening'));
+      assert.equal(start.backend, 'embedded');
+      assert.match(String(start.msg), /embedded store/);
+      assert.equal(start.listen, `127.0.0.1:${port}`);
+      const ch = new FakeChannel();
+      await ch.agi(`agi://127.0.0.1:${port}/mcdset`, ['k', 'from the cli']);
+      assert.equal(ch.getVar('MCDRESULT'), '0');
+      await ch.agi(`agi://127.0.0.1:${port}/MCD`, ['k']);
+      assert.equal(ch.getVar('MCD'), 'from the cli');
+    } finally {
+      d.child.kill('SIGTERM');
+    }
+    assert.equal(await d.exited, 0);
+    assert.ok(d.lines.some((l) => l.msg === 'stopped'));
+  });
+
+  test('SIGHUP reloads without losing the embedded store; an invalid file is refused and the running config kept', async () => {
+    const port = await freePort();
+    const config = join(dir, 'reload.conf');
+    writeFileSync(config, `[general]\n[agi]\nport=${port}\n`);
+    const d = startCli(['serve', '--config', config]);
+    try {
+      await d.waitFor((l) => String(l.msg).includes('listening'));
+      const ch = new FakeChannel();
+      await ch.agi(`agi://127.0.0.1:${port}/mcdset`, ['kept', 'yes']);
+
+      writeFileSync(config, `[general]\nresult_format=name\n[agi]\nport=${port}\n`);
+      d.child.kill('SIGHUP');
+      await d.waitFor((l) => String(l.msg).includes('configuration reloaded'));
+      await ch.agi(`agi://127.0.0.1:${port}/MCD`, ['kept']);
+      assert.equal(ch.getVar('MCDRESULT'), 'MEMCACHED_SUCCESS', 'the new result_format applies');
+      assert.equal(ch.getVar('MCD'), 'yes', 'the embedded store kept its data across the reload');
+
+      writeFileSync(config, `[general]\nttl=forever\n[agi]\nport=${port}\n`);
+      d.child.kill('SIGHUP');
+      const refused = await d.waitFor((l) => String(l.msg).includes('reload refused'));
+      assert.match(String(refused.msg), /reload\.conf:2/);
+      await ch.agi(`agi://127.0.0.1:${port}/MCD`, ['missing']);
+      assert.equal(ch.getVar('MCDRESULT'), 'MEMCACHED_NOTFOUND', 'still serving with the previous config');
+    } finally {
+      d.child.kill('SIGTERM');
+    }
+    assert.equal(await d.exited, 0);
+  });
+
+  test('SIGTERM with a session in flight: the session finishes, new connections are refused, exit 0', async () => {
+    const port = await freePort();
+    const config = join(dir, 'term.conf');
+    writeFileSync(config, `[general]\n[agi]\nport=${port}\n`);
+    const d = startCli(['--config', config]);
+    await d.waitFor((l) => String(l.msg).includes('listening'));
+    // A session that has connected but not yet sent its environment: in flight when SIGTERM lands.
+    const ch = new FakeChannel();
+    const slow = connect({ host: '127.0.0.1', port });
+    await new Promise<void>((resolve) => slow.once('connect', () => resolve()));
+    d.child.kill('SIGTERM');
+    await d.waitFor((l) => String(l.msg).includes('stopping'));
+    const refused = await ch.agi(`agi://127.0.0.1:${port}/MCD`, ['k']);
+    assert.equal(refused.status, 'FAILURE', 'no new sessions once stopping');
+    // The in-flight one completes its command normally.
+    let answer = '';
+    slow.on('data', (c: Buffer) => {
+      answer += c.toString();
+      if (answer.endsWith('\n') && !answer.includes('HANGUP')) slow.write(`200 result=1 (${/"([0-9a-f]{16})/.exec(answer)?.[1] ?? ''}0)\n`);
+    });
+    slow.write('agi_network: yes\nagi_network_script: mcdset\nagi_channel: Local/x;2\nagi_arg_1: k\nagi_arg_2: v\n\n');
+    const code = await d.exited;
+    assert.equal(code, 0);
+    assert.match(answer, /^GET FULL VARIABLE "[0-9a-f]{16}\$\{LEN\(\$\{MCDTTL\}\)\}/);
+    assert.match(answer, /MCDRESULT=0/);
+    slow.destroy();
+  });
+
+  test('a port in use: exit 1 with a fatal log line', async () => {
+    const port = await freePort();
+    const config = join(dir, 'busy.conf');
+    writeFileSync(config, `[agi]\nport=${port}\n`);
+    const first = startCli(['--config', config]);
+    await first.waitFor((l) => String(l.msg).includes('listening'));
+    const second = startCli(['--config', config]);
+    assert.equal(await second.exited, 1);
+    assert.ok(second.lines.some((l) => l.level === 60 && String(l.msg).includes('EADDRINUSE')));
+    first.child.kill('SIGTERM');
+    assert.equal(await first.exited, 0);
+  });
+});
+
+describe('show', () => {
+  test('show functions / applications list every command', async () => {
+    const f = await run(['show', 'functions']);
+    assert.equal(f.code, 0);
+    assert.match(f.stdout, /^Installed Custom Functions:/);
+    assert.match(f.stdout, /^MCD {18}/m);
+    assert.match(f.stdout, /^MCDCOUNTER {11}/m);
+    assert.match(f.stdout, /2 custom functions installed\./);
+    const a = await run(['show', 'applications']);
+    assert.equal(a.code, 0);
+    for (const app of ['mcdget', 'mcdset', 'mcdadd', 'mcdreplace', 'mcdappend', 'mcdprepend', 'mcddelete', 'mcdtouch', 'mcdcounterset']) {
+      assert.match(a.stdout, new RegExp(`^ +${app}: `, 'm'), app);
+    }
+    assert.match(a.stdout, /-= 9 Applications Registered =-/);
+  });
+
+  test('show function MCD / show application mcdset print the usage with the FastAGI form', async () => {
+    const f = await run(['show', 'function', 'MCD']);
+    assert.equal(f.code, 0);
+    assert.match(f.stdout, /-= Info about function 'MCD' =-/);
+    assert.match(f.stdout, /\[Syntax\]\nMCD\(key\)/);
+    assert.match(f.stdout, /AGI\(agi:\/\/127\.0\.0\.1\/MCD,key\)/);
+    const a = await run(['show', 'application', 'mcdset']);
+    assert.equal(a.code, 0);
+    assert.match(a.stdout, /-= Info about application 'mcdset' =-/);
+    assert.match(a.stdout, /AGI\(agi:\/\/127\.0\.0\.1\/mcdset,key,value\)/);
+    const wrongKind = await run(['show', 'function', 'mcdset']);
+    assert.equal(wrongKind.code, 1);
+    assert.match(wrongKind.stderr, /No function by that name registered/);
+    assert.equal((await run(['show', 'everything'])).code, 2);
+  });
+});
