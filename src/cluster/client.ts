@@ -237,6 +237,9 @@ export class Client {
 
   /** Stores only if the item still has `cas`; rejects with 12 DATA_EXISTS if it changed, 16 if it is gone. */
   cas(key: string | Buffer, value: string | Buffer, cas: bigint, options?: StoreOptions): Promise<void> {
+    // 0 is "no CAS" in the binary protocol (a plain set) but a value in the text one: refuse it
+    // so both protocols answer alike.
+    if (cas <= 0n || cas > UINT64_MAX) return Promise.reject(new MemcachedError(Rc.INVALID_ARGUMENTS, 'a CAS value is 1 .. 2^64-1, from gets()'));
     return this.#store('cas', key, value, options, cas);
   }
 
@@ -246,7 +249,12 @@ export class Client {
   }
 
   touch(key: string | Buffer, ttl: number): Promise<void> {
-    const t = checkTtl(ttl);
+    let t: number;
+    try {
+      t = checkTtl(ttl);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     return this.#single(key, (k) => ({ op: 'touch', key: k, ttl: t })).then(expectSuccess);
   }
 

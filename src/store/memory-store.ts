@@ -90,7 +90,7 @@ class Storage {
   #getMisses = 0;
   /** memcached hands out CAS uniques from a global counter starting at 1; 0 is never one. */
   #lastCas = 0n;
-  closed = false;
+  #closed = false;
 
   constructor(maxBytes: number, maxItemBytes: number, now: () => number) {
     this.#maxBytes = maxBytes;
@@ -109,6 +109,7 @@ class Storage {
     return entry;
   }
 
+  /** `value` becomes the store's own: the caller must not change it afterwards. */
   store(mode: StoreMode, key: string, value: Buffer, flags: number, ttl: number, cas: bigint): void {
     const size = itemSize(key, value.length);
     if (size > this.#maxItemBytes || size > this.#maxBytes) {
@@ -148,7 +149,7 @@ class Storage {
       case 'set':
         break;
     }
-    this.#put(key, { value: Buffer.from(value), flags, cas: this.#nextCas(), expiresAtMs: this.#expiry(ttl), size });
+    this.#put(key, { value, flags, cas: this.#nextCas(), expiresAtMs: this.#expiry(ttl), size });
   }
 
   delete(key: string): void {
@@ -190,6 +191,15 @@ class Storage {
   flush(): void {
     this.#items.clear();
     this.#bytes = 0;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  close(): void {
+    this.#closed = true;
+    this.flush();
   }
 
   stats(): MemoryStoreStats {
@@ -351,7 +361,7 @@ export class MemoryStore {
    * protocol does (the binary protocol would take it for a plain set).
    */
   async cas(key: string | Buffer, value: string | Buffer, cas: bigint, options?: MemoryStoreWriteOptions): Promise<void> {
-    if (typeof cas !== 'bigint' || cas < 0n || cas > UINT64_MAX) throw new MemcachedError(Rc.INVALID_ARGUMENTS, 'cas must be a uint64 bigint');
+    if (typeof cas !== 'bigint' || cas <= 0n || cas > UINT64_MAX) throw new MemcachedError(Rc.INVALID_ARGUMENTS, 'a CAS value is 1 .. 2^64-1, from gets()');
     this.#write('cas', key, value, options, cas);
   }
 
@@ -391,7 +401,7 @@ export class MemoryStore {
     this.#open().flush();
   }
 
-  /** Counters for the daemon's `show`; still answers (zeros) after close(). */
+  /** Counters for the daemon's `show`; still answers after close() (with no items). */
   stats(): MemoryStoreStats {
     return this.#storage.stats();
   }
@@ -401,8 +411,7 @@ export class MemoryStore {
    * once it is closed, so callers see one code for "the backend is gone" whichever serves.
    */
   async close(): Promise<void> {
-    this.#storage.closed = true;
-    this.#storage.flush();
+    this.#storage.close();
   }
 
   // ---- internals ----
@@ -423,9 +432,9 @@ export class MemoryStore {
     const ttl = checkTtl(options?.ttl ?? 0);
     const k = this.#key(key);
     const storage = this.#open();
-    // A string is encoded into a fresh Buffer; a caller's Buffer is copied by the storage when
-    // kept whole, so changing it afterwards cannot change the stored item.
-    storage.store(mode, k, typeof value === 'string' ? Buffer.from(value, 'utf8') : value, flags, ttl, cas);
+    // The stored bytes must be the store's own: a caller's Buffer is copied, so changing it
+    // afterwards cannot change the item (a string is encoded into a fresh Buffer anyway).
+    storage.store(mode, k, typeof value === 'string' ? Buffer.from(value, 'utf8') : Buffer.from(value), flags, ttl, cas);
   }
 }
 

@@ -33,21 +33,41 @@ export async function freePort(host = '127.0.0.1'): Promise<number> {
   });
 }
 
+/**
+ * Waits until *our* memcached answers on the port: `stats` must report the child's pid. Test
+ * files run in parallel, so a port picked free can be taken by another file's server meanwhile;
+ * connecting alone would then hand this test someone else's memcached.
+ */
 async function waitForPort(host: string, port: number, child: ChildProcess, timeoutMs = 5000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`memcached exited with ${child.exitCode}`);
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = net.connect({ host, port }, () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.once('error', () => resolve(false));
-    });
-    if (ok) return;
+    const pid = await statsPid(host, port);
+    // 0: it answered but will not say (SASL on); the child owns the port if it is still alive.
+    if (pid === child.pid || (pid === 0 && child.exitCode === null)) return;
+    if (pid !== null) throw new Error(`${host}:${port} is served by another memcached (pid ${pid})`);
     if (Date.now() > deadline) throw new Error(`memcached did not listen on ${host}:${port}`);
     await sleep(20);
   }
+}
+
+/** The pid a memcached on host:port reports, 0 if it refuses to tell, null when nothing answers. */
+function statsPid(host: string, port: number): Promise<number | null> {
+  return new Promise((resolve) => {
+    let text = '';
+    const s = net.connect({ host, port }, () => s.write('stats\r\n'));
+    const done = (pid: number | null): void => {
+      s.destroy();
+      resolve(pid);
+    };
+    s.setTimeout(1000, () => done(null));
+    s.on('data', (chunk: Buffer) => {
+      text += chunk.toString('latin1');
+      if (text.includes('END\r\n')) done(Number(/STAT pid (\d+)/.exec(text)?.[1] ?? NaN) || null);
+      else if (/ERROR/.test(text)) done(0);
+    });
+    s.once('error', () => done(null));
+  });
 }
 
 function launch(port: number, extraArgs: readonly string[]): ChildProcess {

@@ -1,0 +1,60 @@
+// The behaviour suite of test/support/cache-behaviour.ts against real memcached over both
+// protocols and against the embedded store (SPEC §7): one set of assertions, three backends.
+// The three run side by side — each has its own memcached or store — so the suite costs about
+// one TTL wait, not three.
+
+import { describe } from 'node:test';
+
+import { Client } from '../../src/cluster/client.js';
+import { MemoryStore } from '../../src/store/memory-store.js';
+import { defineCacheBehaviour, type BehaviourBackend } from '../support/cache-behaviour.js';
+import { startMemcached } from '../support/memcached.js';
+
+describe('one behaviour, three backends', { concurrency: true }, () => {
+  for (const protocol of ['text', 'binary'] as const) {
+    defineCacheBehaviour(`memcached, ${protocol} protocol`, async () => {
+      const mc = await startMemcached();
+      // startMemcached trusts whatever answers on the port it picked; with test files running in
+      // parallel another memcached may have taken it, and two suites sharing one server would
+      // flush and overwrite each other's keys. Make sure the server is ours.
+      const probe = new Client({ servers: [mc.address] });
+      const pid = (await probe.stats()).at(0)?.value?.['pid'];
+      await probe.close();
+      if (pid !== String(mc.pid)) {
+        await mc.stop();
+        throw new Error(`${mc.address} is served by pid ${pid}, not by the memcached started for this suite (${mc.pid})`);
+      }
+      const clients: Client[] = [];
+      return {
+        open: async (keyPrefix) => {
+          const client = new Client({ servers: [mc.address], protocol, keyPrefix });
+          clients.push(client);
+          return client satisfies BehaviourBackend;
+        },
+        close: async () => {
+          await Promise.all(clients.map((c) => c.close()));
+          await mc.stop();
+        },
+      };
+    });
+  }
+
+  defineCacheBehaviour('the embedded MemoryStore', async () => {
+    // Real time plus whatever the suite has moved it by, so absolute Unix times mean the same here.
+    let offsetMs = 0;
+    let root: MemoryStore | null = null;
+    return {
+      open: async (keyPrefix) => {
+        // The first backend is a store of its own; the others are views of its items.
+        if (root === null) return (root = new MemoryStore({ keyPrefix, now: () => Date.now() + offsetMs })) satisfies BehaviourBackend;
+        return root.withPrefix(keyPrefix);
+      },
+      advanceSeconds: async (seconds) => {
+        offsetMs += seconds * 1000;
+      },
+      close: async () => {
+        await root?.close();
+      },
+    };
+  });
+});
