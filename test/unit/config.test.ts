@@ -375,9 +375,10 @@ describe('settings', () => {
       maxValueLength: 4096,
       counterTtl: 0,
       resultFormat: 'number',
+      embeddedMaxBytes: 64 * 1_048_576,
       sasl: null,
       tls: { enabled: false, verify: true },
-      agi: { bindaddr: '127.0.0.1', port: 4573, permit: [], deny: [], rules: [], maxSessions: 1000, envTimeoutMs: 5000, maxLineLength: 8192 },
+      agi: { bindaddr: '127.0.0.1', port: 4573, permit: [], deny: [], rules: [], maxSessions: 1000, envTimeoutMs: 5000, maxLineLength: 8192, answerTimeoutMs: 10_000 },
       warnings: [],
       source: null,
     });
@@ -507,6 +508,12 @@ describe('settings', () => {
       throwsAt(() => general('max_value_length=0'), MAIN, 2, /from 1 to 1048576/);
     });
 
+    it('embedded_max_memory: MiB for the embedded store', () => {
+      assert.equal(general('embedded_max_memory=8').embeddedMaxBytes, 8 * 1_048_576);
+      throwsAt(() => general('embedded_max_memory=0'), MAIN, 2, /from 1 to/);
+      throwsAt(() => general('embedded_max_memory=lots'), MAIN, 2, /embedded_max_memory/);
+    });
+
     it('result_format: number or name', () => {
       assert.equal(general('result_format=name').resultFormat, 'name');
       assert.equal(general('result_format=NUMBER').resultFormat, 'number');
@@ -602,7 +609,7 @@ describe('settings', () => {
     const agi = (...lines: string[]): Settings => settingsOf(['[agi]', ...lines].join('\n'));
 
     it('reads every key', () => {
-      const s = agi('bindaddr=0.0.0.0', 'port=4574', 'permit=10.0.0.0/8', 'deny=10.9.0.0/255.255.0.0', 'max_sessions=50', 'env_timeout=2000', 'max_line_length=16384');
+      const s = agi('bindaddr=0.0.0.0', 'port=4574', 'permit=10.0.0.0/8', 'deny=10.9.0.0/255.255.0.0', 'max_sessions=50', 'env_timeout=2000', 'max_line_length=16384', 'answer_timeout=3000');
       assert.equal(s.agi.bindaddr, '0.0.0.0');
       assert.equal(s.agi.port, 4574);
       assert.deepEqual(s.agi.permit.map(String), ['10.0.0.0/8']);
@@ -611,6 +618,7 @@ describe('settings', () => {
       assert.equal(s.agi.maxSessions, 50);
       assert.equal(s.agi.envTimeoutMs, 2000);
       assert.equal(s.agi.maxLineLength, 16384);
+      assert.equal(s.agi.answerTimeoutMs, 3000);
       assert.deepEqual(s.warnings, []);
     });
 
@@ -627,6 +635,7 @@ describe('settings', () => {
       throwsAt(() => agi('max_sessions=0'), MAIN, 2, /from 1 to/);
       throwsAt(() => agi('env_timeout=0'), MAIN, 2, /from 1 to/);
       throwsAt(() => agi('max_line_length=100'), MAIN, 2, /from 1024 to/);
+      throwsAt(() => agi('answer_timeout=none'), MAIN, 2, /answer_timeout/);
       throwsAt(() => agi('permit=10.0.0.0/8', 'deny=pbx.example.com'), MAIN, 3, /deny=pbx\.example\.com: .*host names are not allowed/);
       throwsAt(() => agi('permit=10.0.0.0/33'), MAIN, 2, /prefix length/);
       throwsAt(() => agi('permit='), MAIN, 2, /permit= needs a network/);
