@@ -425,7 +425,7 @@ function retrieveVariable(chan: FakeChannel, v: Bytes): Bytes | null {
 
 /** __ast_app_separate_args: split on delim outside (), [] and quotes; the last array slot gets
  * the raw remainder. remove: drop quotes and backslashes (STANDARD_APP_ARGS) or keep (RAW). */
-function separateArgs(input: Bytes | null, delim: string, remove: boolean, arraylen: number): Bytes[] {
+export function separateArgs(input: Bytes | null, delim: string, remove: boolean, arraylen = 128): Bytes[] {
   if (input === null) return [];
   const out: Bytes[] = [];
   const s = input;

@@ -34,6 +34,7 @@
 
 import { parseConfigFile, parseConfigText, type ParsedConfig } from '../../src/config/asterisk-conf.js';
 import type { AgiRun, AgiRunOptions, FakeChannel } from './fake-asterisk.js';
+import { separateArgs } from './fake-asterisk.js';
 
 export class DialplanError extends Error {
   constructor(message: string) {
@@ -184,50 +185,8 @@ function splitApp(s: string): { app: string; data: string } {
 // ---------------------------------------------------------------------------------------------
 // Argument splitting (main/app.c)
 
-/**
- * __ast_app_separate_args: splits at `delim` outside parentheses, brackets and double quotes.
- * removeChars (AST_STANDARD_APP_ARGS): quotes are dropped and a backslash makes the next character
- * literal (the backslash goes); otherwise (RAW) both are kept. At most `arraylen` pieces: the last
- * one is the raw, unprocessed remainder. A trailing delimiter gives a last empty piece; "" gives
- * no pieces at all.
- */
-export function separateArgs(buf: string, delim: string, removeChars: boolean, arraylen = 128): string[] {
-  const out: string[] = [];
-  let i = 0;
-  let paren = 0;
-  let bracket = 0;
-  let quote = false;
-  let wasDelim = -1;
-  while (i < buf.length && out.length < arraylen - 1) {
-    let cur = '';
-    for (; i < buf.length; i++) {
-      const ch = buf[i]!;
-      if (ch === '(') paren++;
-      else if (ch === ')') {
-        if (paren) paren--;
-      } else if (ch === '[') bracket++;
-      else if (ch === ']') {
-        if (bracket) bracket--;
-      } else if (ch === '"' && delim !== '"') {
-        quote = !quote;
-        if (removeChars) continue;
-      } else if (ch === '\\') {
-        if (!removeChars) cur += ch;
-        i++;
-        if (i < buf.length) cur += buf[i]!;
-        continue;
-      } else if (ch === delim && !paren && !quote && !bracket) {
-        wasDelim = i;
-        i++;
-        break;
-      }
-      cur += ch;
-    }
-    out.push(cur);
-  }
-  if (i < buf.length || (i > 0 && i - 1 === wasDelim)) out.push(buf.slice(i));
-  return out;
-}
+// __ast_app_separate_args lives with the fake Asterisk (it splits function arguments there too).
+export { separateArgs };
 
 /** pbx_checkcondition: "" is false, a leading integer is its truth, any other string is true. */
 export function checkCondition(s: string): boolean {
