@@ -110,8 +110,8 @@ export class AgiDecoder {
       return { kind: 'env', env };
     }
     if (this.#envLines.length >= this.#maxEnvLines) throw new AgiProtocolError(`more than ${this.#maxEnvLines} environment lines`);
-    const colon = line.indexOf(': ');
-    const key = colon > 0 ? line.toString('latin1', 0, colon) : '';
+    const colon = line.indexOf(0x3a);
+    const key = colon > 0 && line[colon + 1] === 0x20 ? line.toString('latin1', 0, colon) : '';
     this.#envLines.push(AGI_ENV_KEY.test(key) ? [key, line.subarray(colon + 2)] : null);
     return null;
   }

@@ -45,7 +45,8 @@ export class AgiSession {
   #envWaiters: Array<{ resolve(env: AgiEnvironment): void; reject(err: Error): void }> = [];
   #waiter: Waiter | null = null;
   #timer: NodeJS.Timeout | null = null;
-  #closed: AgiSessionClosed | null = null;
+  /** Why the session closed; null while open. The error object is made only when someone waits. */
+  #closedReason: string | null = null;
   #hungUp = false;
   #strays = 0;
   #ending = false;
@@ -64,7 +65,7 @@ export class AgiSession {
     socket.on('end', () => {
       // Asterisk closed its side (AGIEXITONHANGUP, or after our FIN): nothing more will come.
       this.#fail('Asterisk closed the connection');
-      if (!this.#socket.destroyed) this.#socket.end();
+      if (!this.#socket.destroyed && !this.#socket.writableEnded) this.#socket.end();
     });
     socket.on('close', () => this.#fail('connection closed'));
     this.#arm(limits.envTimeoutMs, 'no complete AGI environment within the deadline');
@@ -81,7 +82,7 @@ export class AgiSession {
   }
 
   get closed(): boolean {
-    return this.#closed !== null;
+    return this.#closedReason !== null;
   }
 
   /** Resolves when the socket is closed. */
@@ -91,7 +92,7 @@ export class AgiSession {
 
   environment(): Promise<AgiEnvironment> {
     if (this.#env !== null) return Promise.resolve(this.#env);
-    if (this.#closed) return Promise.reject(this.#closed);
+    if (this.#closedReason !== null) return Promise.reject(new AgiSessionClosed(this.#closedReason));
     return new Promise((resolve, reject) => this.#envWaiters.push({ resolve, reject }));
   }
 
@@ -101,7 +102,7 @@ export class AgiSession {
    * nonce can tell its own answer from anything smuggled before it.
    */
   command(line: Buffer, accept: ((answer: AgiAnswer) => boolean) | null = null): Promise<AgiAnswer> {
-    if (this.#closed) return Promise.reject(this.#closed);
+    if (this.#closedReason !== null) return Promise.reject(new AgiSessionClosed(this.#closedReason));
     if (this.#waiter !== null) return Promise.reject(new Error('AGI commands cannot be pipelined'));
     if (this.#env === null) return Promise.reject(new Error('AGI command before the environment block'));
     return new Promise<AgiAnswer>((resolve, reject) => {
@@ -130,7 +131,7 @@ export class AgiSession {
   }
 
   #onData(chunk: Buffer): void {
-    if (this.#closed !== null) return;
+    if (this.#closedReason !== null) return;
     this.#decoder.feed(chunk);
     try {
       for (let frame = this.#decoder.next(); frame !== null; frame = this.#decoder.next()) this.#onFrame(frame);
@@ -184,13 +185,16 @@ export class AgiSession {
   }
 
   #fail(reason: string): void {
-    if (this.#closed !== null) return;
-    this.#closed = new AgiSessionClosed(reason);
+    if (this.#closedReason !== null) return;
+    this.#closedReason = reason;
     this.#disarm();
-    for (const w of this.#envWaiters) w.reject(this.#closed);
+    // Every session ends through here, so no error object (and its stack) unless one is awaited.
+    if (this.#envWaiters.length === 0 && this.#waiter === null) return;
+    const error = new AgiSessionClosed(reason);
+    for (const w of this.#envWaiters) w.reject(error);
     this.#envWaiters = [];
     const waiter = this.#waiter;
     this.#waiter = null;
-    waiter?.reject(this.#closed);
+    waiter?.reject(error);
   }
 }

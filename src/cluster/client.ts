@@ -171,12 +171,12 @@ export class Client {
   // ---- reading ----
 
   get(key: string | Buffer): Promise<Item | null> {
-    return this.#single(key, (k) => ({ op: 'get', keys: [k], withCas: false })).then(firstItem);
+    return this.#single(key, (k) => ({ op: 'get', keys: [k], withCas: false }), firstItem);
   }
 
   /** get with the CAS unique, for cas(). */
   gets(key: string | Buffer): Promise<Item | null> {
-    return this.#single(key, (k) => ({ op: 'get', keys: [k], withCas: true })).then(firstItem);
+    return this.#single(key, (k) => ({ op: 'get', keys: [k], withCas: true }), firstItem);
   }
 
   /** Fetches many keys with one request per server; misses are absent from the map. */
@@ -245,7 +245,7 @@ export class Client {
 
   /** Rejects with 16 NOTFOUND when the key is missing. */
   delete(key: string | Buffer): Promise<void> {
-    return this.#single(key, (k) => ({ op: 'delete', key: k })).then(expectSuccess);
+    return this.#single(key, (k) => ({ op: 'delete', key: k }), expectSuccess);
   }
 
   touch(key: string | Buffer, ttl: number): Promise<void> {
@@ -255,7 +255,7 @@ export class Client {
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.#single(key, (k) => ({ op: 'touch', key: k, ttl: t })).then(expectSuccess);
+    return this.#single(key, (k) => ({ op: 'touch', key: k, ttl: t }), expectSuccess);
   }
 
   // ---- counters (unsigned 64-bit, exact) ----
@@ -318,29 +318,47 @@ export class Client {
   }
 
   #pick(route: Buffer): number {
-    if (this.#servers.length === 1) return this.#servers[0]!.health.state(Date.now()) === 'ejected' ? -1 : 0;
+    if (this.#servers.length === 1) {
+      const health = this.#servers[0]!.health;
+      return health.healthy || health.state(Date.now()) !== 'ejected' ? 0 : -1;
+    }
     return this.#router.indexFor(route);
   }
 
-  #single(key: string | Buffer, make: (wire: Buffer) => Command): Promise<Outcome> {
+  #single<T>(key: string | Buffer, make: (wire: Buffer) => Command, finish: (out: Outcome) => T): Promise<T> {
     let k: { wire: Buffer; route: Buffer };
     try {
       k = this.#key(key);
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.#send(this.#pick(k.route), make(k.wire));
+    return this.#request(this.#pick(k.route), make(k.wire), finish);
   }
 
   #send(index: number, cmd: Command): Promise<Outcome> {
-    if (this.#closed) return Promise.resolve({ rc: Rc.CONNECTION_FAILURE, text: 'client is closed' });
-    if (index < 0) {
-      return Promise.resolve({ rc: this.#servers.length === 0 ? Rc.NO_SERVERS : Rc.SERVER_MARKED_DEAD });
-    }
-    const server = this.#servers[index]!;
-    const refusal = server.health.admit(Date.now());
-    if (refusal !== Rc.SUCCESS) return Promise.resolve({ rc: refusal });
-    return server.conn.send(cmd);
+    return this.#request(index, cmd, asIs);
+  }
+
+  /**
+   * Sends `cmd` and settles with `finish(outcome)` (or its throw): one promise per request, the
+   * hot path of every operation.
+   */
+  #request<T>(index: number, cmd: Command, finish: (out: Outcome) => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const settleWith = (out: Outcome): void => {
+        try {
+          resolve(finish(out));
+        } catch (err) {
+          reject(err);
+        }
+      };
+      if (this.#closed) return settleWith({ rc: Rc.CONNECTION_FAILURE, text: 'client is closed' });
+      if (index < 0) return settleWith({ rc: this.#servers.length === 0 ? Rc.NO_SERVERS : Rc.SERVER_MARKED_DEAD });
+      const server = this.#servers[index]!;
+      const refusal = server.health.healthy ? Rc.SUCCESS : server.health.admit(Date.now());
+      if (refusal !== Rc.SUCCESS) return settleWith({ rc: refusal });
+      server.conn.enqueue({ cmd, opaque: 0, deadline: 0, out: { rc: Rc.SUCCESS }, resolve: settleWith });
+    });
   }
 
   #store(mode: StoreMode, key: string | Buffer, value: string | Buffer, options: StoreOptions | undefined, cas?: bigint): Promise<void> {
@@ -354,7 +372,7 @@ export class Client {
       return Promise.reject(err);
     }
     const data = typeof value === 'string' ? Buffer.from(value, 'utf8') : value;
-    return this.#single(key, (k) => (mode === 'cas' ? { op: 'store', mode, key: k, value: data, flags, ttl, cas: cas ?? 0n } : { op: 'store', mode, key: k, value: data, flags, ttl })).then(expectSuccess);
+    return this.#single(key, (k) => (mode === 'cas' ? { op: 'store', mode, key: k, value: data, flags, ttl, cas: cas ?? 0n } : { op: 'store', mode, key: k, value: data, flags, ttl }), expectSuccess);
   }
 
   async #counter(op: 'incr' | 'decr', key: string | Buffer, delta: bigint | number, options: CounterOptions | undefined): Promise<bigint> {
@@ -365,9 +383,7 @@ export class Client {
     const index = this.#pick(k.route);
     if (initial !== undefined && this.#protocol === 'text') return this.#counterWithInitialText(index, op, k.wire, d, initial, ttl);
     const cmd: Command = initial === undefined ? { op, key: k.wire, delta: d } : { op, key: k.wire, delta: d, initial, ttl };
-    const out = await this.#send(index, cmd);
-    if (out.rc !== Rc.SUCCESS) throw errorOf(out);
-    return out.number!;
+    return this.#request(index, cmd, counterValue);
   }
 
   /** The text protocol cannot create a counter: incr, else add, else (lost a race) incr again. */
@@ -461,6 +477,15 @@ function publish(event: ServerEvent): void {
 function firstItem(out: Outcome): Item | null {
   if (out.rc !== Rc.SUCCESS) throw errorOf(out);
   return out.items?.[0] ?? null;
+}
+
+function asIs(out: Outcome): Outcome {
+  return out;
+}
+
+function counterValue(out: Outcome): bigint {
+  if (out.rc !== Rc.SUCCESS) throw errorOf(out);
+  return out.number!;
 }
 
 function expectSuccess(out: Outcome): void {

@@ -38,6 +38,11 @@ export class ServerHealth {
     return this.#retryAt;
   }
 
+  /** No failure on record: requests go through without looking at the clock. */
+  get healthy(): boolean {
+    return this.#failures === 0 && !this.#ejected;
+  }
+
   state(now: number): HealthState {
     if (this.#ejected) return 'ejected';
     return now < this.#retryAt ? 'disabled' : 'up';

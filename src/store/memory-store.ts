@@ -10,7 +10,7 @@
 
 import type { Item } from '../memcache/protocol/command.js';
 import { MemcachedError, Rc } from '../util/errors.js';
-import { keyBytes } from '../util/keys.js';
+import { keyBytes, MAX_KEY_BYTES } from '../util/keys.js';
 
 export interface MemoryStoreOptions {
   /** Put in front of every key, as the Client's keyPrefix (printable ASCII, at most 127 bytes). */
@@ -217,7 +217,7 @@ class Storage {
   #live(key: string): Entry | undefined {
     const entry = this.#items.get(key);
     if (entry === undefined) return undefined;
-    if (this.#expired(entry, this.#now())) {
+    if (entry.expiresAtMs !== 0 && this.#expired(entry, this.#now())) {
       this.#remove(key);
       return undefined;
     }
@@ -286,6 +286,8 @@ class Storage {
 /** Set only while withPrefix() constructs a view, so the view shares its parent's storage. */
 let sharedStorage: Storage | null = null;
 
+const PRINTABLE_ASCII = /^[\x21-\x7e]+$/;
+
 export class MemoryStore {
   readonly #storage: Storage;
   /** The prefix's bytes as latin1, ready to put in front of a key's latin1 string. */
@@ -322,7 +324,11 @@ export class MemoryStore {
   /** null on a miss. The Item's value is the caller's own copy. */
   async get(key: string | Buffer): Promise<Item | null> {
     const entry = this.#open().get(this.#key(key));
-    return entry === undefined ? null : { value: Buffer.from(entry.value), flags: entry.flags, cas: entry.cas };
+    if (entry === undefined) return null;
+    // A copy: the caller may write into it without changing the stored item.
+    const value = Buffer.allocUnsafe(entry.value.length);
+    entry.value.copy(value);
+    return { value, flags: entry.flags, cas: entry.cas };
   }
 
   /** get with the CAS unique, for cas(). */
@@ -423,6 +429,8 @@ export class MemoryStore {
 
   /** The prefixed key as a latin1 string; 33 for a bad key or prefix + key over 250 bytes. */
   #key(key: string | Buffer): string {
+    // Printable ASCII is its own latin1 form: no round trip through bytes.
+    if (typeof key === 'string' && key.length + this.#prefix.length <= MAX_KEY_BYTES && PRINTABLE_ASCII.test(key)) return this.#prefix + key;
     return this.#prefix + keyBytes(key, this.#prefix.length).toString('latin1');
   }
 

@@ -29,6 +29,21 @@ export class ByteWriter {
     this.#buf = next;
   }
 
+  /** Bytes written to the staging buffer since the last take (not counting large chunks). */
+  get length(): number {
+    return this.#len;
+  }
+
+  /**
+   * Makes room for `n` bytes, counts them as written, and returns the staging buffer: the caller
+   * fills [length - n, length). For fixed-size headers, without a call per field.
+   */
+  reserve(n: number): Buffer {
+    this.#ensure(n);
+    this.#len += n;
+    return this.#buf;
+  }
+
   /** ASCII/latin1 text: protocol words and numbers, never user bytes above 0xff. */
   latin1(text: string): void {
     this.#ensure(text.length);

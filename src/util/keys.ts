@@ -8,8 +8,21 @@ import { MemcachedError, Rc } from './errors.js';
 export const MAX_KEY_BYTES = 250;
 
 /** The key's bytes without the prefix; throws 33 when prefix + key is not a valid key. */
+/** A character that is never allowed in a key (UTF-8 never encodes other characters to these bytes). */
+const FORBIDDEN = /[\x00-\x20\x7f]/;
+
 export function keyBytes(key: string | Buffer, prefixLength = 0): Buffer {
-  const raw = typeof key === 'string' ? Buffer.from(key, 'utf8') : key;
+  if (typeof key === 'string') {
+    // Checked on the string (one native scan) before it becomes bytes.
+    if (FORBIDDEN.test(key)) throw new MemcachedError(Rc.BAD_KEY_PROVIDED, 'key holds whitespace or a control character');
+    const raw = Buffer.from(key, 'utf8');
+    if (raw.length === 0) throw new MemcachedError(Rc.BAD_KEY_PROVIDED, 'empty key');
+    if (raw.length + prefixLength > MAX_KEY_BYTES) {
+      throw new MemcachedError(Rc.BAD_KEY_PROVIDED, `key is longer than ${MAX_KEY_BYTES} bytes with its prefix`);
+    }
+    return raw;
+  }
+  const raw = key;
   if (raw.length === 0) throw new MemcachedError(Rc.BAD_KEY_PROVIDED, 'empty key');
   if (raw.length + prefixLength > MAX_KEY_BYTES) {
     throw new MemcachedError(Rc.BAD_KEY_PROVIDED, `key is longer than ${MAX_KEY_BYTES} bytes with its prefix`);

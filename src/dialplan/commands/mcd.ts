@@ -29,7 +29,10 @@ export const mcd: DialplanCommand = {
   },
 };
 
+/** One instance for every miss: a miss is common, and only its code is read. */
+const NOT_FOUND = new MemcachedError(Rc.NOTFOUND, 'NOT FOUND');
+
 /** A miss is a failure for the dialplan (MCDRESULT=16), as libmemcached's memcached_get reports it. */
 export function notFound(): never {
-  throw new MemcachedError(Rc.NOTFOUND, 'NOT FOUND');
+  throw NOT_FOUND;
 }

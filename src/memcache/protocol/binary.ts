@@ -72,17 +72,23 @@ function header(
   opaque: number,
   cas: bigint,
 ): void {
-  w.byte(REQUEST_MAGIC);
-  w.byte(opcode);
-  w.uint16(keyLength);
-  w.byte(extrasLength);
-  w.byte(0); // data type
-  w.uint16(0); // vbucket
-  w.uint32(bodyLength);
-  w.uint32(opaque);
-  w.uint64(cas);
+  const b = w.reserve(HEADER_BYTES);
+  const at = w.length - HEADER_BYTES;
+  b[at] = REQUEST_MAGIC;
+  b[at + 1] = opcode;
+  b[at + 2] = keyLength >>> 8;
+  b[at + 3] = keyLength & 0xff;
+  b[at + 4] = extrasLength;
+  b[at + 5] = 0; // data type
+  b[at + 6] = 0; // vbucket
+  b[at + 7] = 0;
+  b.writeUInt32BE(bodyLength, at + 8);
+  b.writeUInt32BE(opaque >>> 0, at + 12);
+  if (cas === 0n) {
+    b.writeUInt32BE(0, at + 16);
+    b.writeUInt32BE(0, at + 20);
+  } else b.writeBigUInt64BE(cas, at + 16);
 }
-
 /**
  * Writes `cmd` with `opaque`. A get of n keys uses opaques opaque-n .. opaque-1 for its GETQs and
  * `opaque` for the closing NOOP (see opaqueSpan).
@@ -214,14 +220,16 @@ export class BinaryDecoder {
     rb.skip(HEADER_BYTES);
     const body = bodyLength === 0 ? EMPTY : rb.copy(bodyLength);
     rb.skip(bodyLength);
+    // Views only where a field has bytes: most replies have no key, many no extras.
+    const valueAt = extrasLength + keyLength;
     return {
       opcode,
       status,
       opaque,
       cas,
-      extras: body.subarray(0, extrasLength),
-      key: body.subarray(extrasLength, extrasLength + keyLength),
-      value: body.subarray(extrasLength + keyLength),
+      extras: extrasLength === 0 ? EMPTY : body.subarray(0, extrasLength),
+      key: keyLength === 0 ? EMPTY : body.subarray(extrasLength, valueAt),
+      value: valueAt === 0 ? body : valueAt === bodyLength ? EMPTY : body.subarray(valueAt),
     };
   }
 }

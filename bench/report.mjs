@@ -1,0 +1,145 @@
+#!/usr/bin/env node
+// Turns one `run-matrix --suite project` JSONL (+ store-bench JSON lines) into BENCHMARKS.md and
+// bench/results/ops-by-depth.svg: medians of interleaved rounds, each member's median per-round
+// ratio to the group's baseline (member 0: the raw pipeline, or the bare FastAGI responder), and
+// the machine the figures come from.
+//
+//   node bench/report.mjs --matrix scratch/project.jsonl --store scratch/store.jsonl --out BENCHMARKS.md
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { parseArgs } from 'node:util';
+
+const { values: opt } = parseArgs({ options: {
+  matrix: { type: 'string' }, store: { type: 'string' }, out: { type: 'string', default: 'BENCHMARKS.md' },
+  svg: { type: 'string', default: 'bench/results/ops-by-depth.svg' }, command: { type: 'string', default: 'npm run bench' },
+} });
+const rows = fs.readFileSync(opt.matrix, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+const store = opt.store ? fs.readFileSync(opt.store, 'utf8').trim().split('\n').map((l) => JSON.parse(l)) : [];
+
+const median = (xs) => { const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b); if (s.length === 0) return NaN; const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
+const fmt = (n) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : '—');
+const fmt2 = (n) => (Number.isFinite(n) ? n.toFixed(2) : '—');
+
+// group -> member -> runs
+const groups = new Map();
+for (const r of rows) {
+  if (!groups.has(r.group)) groups.set(r.group, new Map());
+  const g = groups.get(r.group);
+  if (!g.has(r.member)) g.set(r.member, []);
+  g.get(r.member).push(r);
+}
+function cell(group, member) {
+  const g = groups.get(group);
+  const runs = g?.get(member) ?? [];
+  const base = g?.get(0) ?? [];
+  const ratios = runs.map((r) => { const b = base.find((x) => x.round === r.round); return b ? r.opsPerSec / b.opsPerSec : NaN; });
+  return {
+    name: runs[0]?.name ?? '?', ops: median(runs.map((r) => r.opsPerSec)), ratio: median(ratios),
+    p50: median(runs.map((r) => r.p50Us)), p99: median(runs.map((r) => r.p99Us)),
+    cpu: median(runs.map((r) => r.clientCpuUsPerOp ?? r.serverCpuUsPerSession)), ok: runs.every((r) => r.ok), n: runs.length,
+    heap: runs.map((r) => r.heapMB).filter(Boolean), rss: median(runs.map((r) => (Array.isArray(r.rssMB) ? r.rssMB.at(-1) : NaN))),
+  };
+}
+const memjsRatio = (group, member) => {
+  const g = groups.get(group);
+  const ratios = (g?.get(member) ?? []).map((r) => { const m = g.get(2)?.find((x) => x.round === r.round); return m ? r.opsPerSec / m.opsPerSec : NaN; });
+  return median(ratios);
+};
+
+const lines = [];
+const say = (s = '') => lines.push(s);
+const rounds = Math.max(...rows.map((r) => r.round));
+const first = rows[0];
+let memcachedVersion = '';
+try { memcachedVersion = execFileSync('memcached', ['-V'], { encoding: 'utf8' }).trim(); } catch { /* not installed */ }
+say('# Benchmarks');
+say();
+say(`Produced by \`${opt.command}\` on ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC. Rerun it to refresh this file; it starts and stops its own memcached (\`-t 1\`) and daemons on free 127.0.0.1 ports.`);
+say();
+say(`**Machine.** ${os.cpus().length} × ${os.cpus()[0]?.model ?? '?'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.type()} ${os.release()}, Node ${process.version}, ${memcachedVersion}. Load average before the runs: ${first?.uptime?.replace(/.*load average: /, '') ?? '?'}. Client and server share the cores, so figures are whole-box figures; trust the ratios of interleaved runs (each cell: median of ${rounds} round(s), order rotated every round) over absolute numbers.`);
+say();
+say('**Method.** Closed loop: N requests outstanding (N workers each awaiting its reply). 100-byte values, 1000 keys, every reply checked, memcached\'s own counters compared with the client\'s (a run whose counts disagree is marked failed). The raw pipeline writes pre-built requests of the same framing as res-memcached\'s default protocol (binary GET/SET/INCREMENT) and only counts replies: the ceiling for any Node client on this box.');
+say();
+
+for (const op of ['get', 'set', 'incr']) {
+  say(`## Client: ${op}`);
+  say();
+  say('Cell: ops/s (ratio to the raw pipeline) p50 / p99 µs · client CPU µs per op.');
+  say();
+  say('| client | c=1 | c=16 | c=256 |');
+  say('|---|---|---|---|');
+  for (const member of [0, 1, 2, 3]) {
+    const cells = [1, 16, 256].map((c) => cell(`${op} c=${c}`, member));
+    say(`| ${cells[0].name} | ${cells.map((x) => `${fmt(x.ops)} (${fmt2(x.ratio)}) ${fmt(x.p50)} / ${fmt(x.p99)} · ${fmt2(x.cpu)}${x.ok ? '' : ' **FAILED**'}`).join(' | ')} |`);
+  }
+  say(`| res-memcached ÷ memjs | ${[1, 16, 256].map((c) => `${fmt2(memjsRatio(`${op} c=${c}`, 1))}×`).join(' | ')} |`);
+  say();
+}
+
+say('## FastAGI daemon');
+say();
+say('An Asterisk-like load (`bench/agi-load.mjs --env-writes lines`: the 25 environment lines written one by one, as res_agi.c does) running `mcdget` sessions, against the bare responder of the harness (`agi-server.mjs`: reads the environment, one memcached get, two `SET VARIABLE`s) and the daemon on memcached and on its embedded store (one `GET FULL VARIABLE` per session: the value and MCDRESULT ride in it).');
+say();
+say('| server | c=1 | c=16 | c=128 |');
+say('|---|---|---|---|');
+for (const member of [0, 1, 2]) {
+  const cells = [1, 16, 128].map((c) => cell(`agi c=${c}`, member));
+  say(`| ${cells[0].name} | ${cells.map((x) => `${fmt(x.ops)}/s (${fmt2(x.ratio)}) p99 ${fmt(x.p99)} µs · server CPU ${fmt(x.cpu)} µs/session${x.ok ? '' : ' **FAILED**'}`).join(' | ')} |`);
+}
+say();
+
+if (store.length > 0) {
+  say('## Embedded store, in process');
+  say();
+  say('| op | one awaited at a time | 256 in flight |');
+  say('|---|---|---|');
+  for (const op of ['get', 'set']) {
+    const at = (d) => store.find((r) => r.op === op && r.concurrency === d);
+    say(`| ${op} | ${fmt(at(1)?.opsPerSec)} ops/s (${fmt2(at(1)?.cpuUsPerOp)} µs CPU/op) | ${fmt(at(256)?.opsPerSec)} ops/s (${fmt2(at(256)?.cpuUsPerOp)} µs CPU/op) |`);
+  }
+  say();
+}
+
+// Memory: heap after forced GC at the start and end of each client run (client-bench heapMB).
+const ours = rows.filter((r) => r.name === 'res-memcached' && Array.isArray(r.heapMB));
+if (ours.length > 0) {
+  const growth = ours.map((r) => r.heapMB.at(-1) - r.heapMB[0]);
+  say(`**Memory (res-memcached client runs).** Heap after forced GC, end minus start of the measured window: median ${fmt2(median(growth))} MB, worst ${fmt2(Math.max(...growth))} MB over ${ours.length} runs; RSS at the end: median ${fmt(median(ours.map((r) => r.rssMB?.at(-1))))} MB.`);
+  say();
+}
+
+say('## Chart');
+say();
+say(`![ops/s by depth](${path.relative(path.dirname(opt.out), opt.svg)})`);
+say();
+fs.writeFileSync(opt.out, lines.join('\n'));
+fs.mkdirSync(path.dirname(opt.svg), { recursive: true });
+fs.writeFileSync(opt.svg, chart());
+console.error(`wrote ${opt.out} and ${opt.svg}`);
+
+/** ops/s by depth (log scale), one panel per op, one line per client. */
+function chart() {
+  const W = 300, H = 220, pad = 40, colors = ['#444', '#d62728', '#1f77b4', '#2ca02c'];
+  const depths = [1, 16, 256];
+  const all = [];
+  for (const op of ['get', 'set', 'incr']) for (const d of depths) for (const m of [0, 1, 2, 3]) all.push(cell(`${op} c=${d}`, m).ops);
+  const max = Math.max(...all.filter(Number.isFinite), 1);
+  const lo = 1e3, y = (v) => H - pad - (Math.log10(Math.max(v, lo)) - Math.log10(lo)) / (Math.log10(max * 1.2) - Math.log10(lo)) * (H - 2 * pad);
+  const x = (i) => pad + i * ((W - 2 * pad) / (depths.length - 1));
+  let svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${W * 3}" height="${H + 30}" font-family="sans-serif" font-size="11">`;
+  ['get', 'set', 'incr'].forEach((op, p) => {
+    svg += `<g transform="translate(${p * W},0)"><text x="${W / 2}" y="16" text-anchor="middle" font-weight="bold">${op} (ops/s, log scale)</text>`;
+    svg += `<line x1="${pad}" y1="${H - pad}" x2="${W - pad}" y2="${H - pad}" stroke="#999"/><line x1="${pad}" y1="${pad}" x2="${pad}" y2="${H - pad}" stroke="#999"/>`;
+    depths.forEach((d, i) => { svg += `<text x="${x(i)}" y="${H - pad + 14}" text-anchor="middle">c=${d}</text>`; });
+    for (const v of [1e4, 1e5, 1e6]) if (v < max * 1.2) svg += `<text x="${pad - 4}" y="${y(v) + 4}" text-anchor="end">${v >= 1e6 ? `${v / 1e6}M` : `${v / 1e3}k`}</text><line x1="${pad}" y1="${y(v)}" x2="${W - pad}" y2="${y(v)}" stroke="#eee"/>`;
+    [0, 1, 2, 3].forEach((m) => {
+      const pts = depths.map((d, i) => [x(i), y(cell(`${op} c=${d}`, m).ops)]);
+      svg += `<polyline fill="none" stroke="${colors[m]}" stroke-width="2" points="${pts.map((q) => q.join(',')).join(' ')}"/>`;
+    });
+    svg += '</g>';
+  });
+  [0, 1, 2, 3].forEach((m, i) => { svg += `<rect x="${20 + i * 170}" y="${H + 12}" width="12" height="4" fill="${colors[m]}"/><text x="${36 + i * 170}" y="${H + 18}">${cell('get c=1', m).name}</text>`; });
+  return svg + '</svg>\n';
+}
