@@ -1,0 +1,147 @@
+// A memcached that lies (issue 5 §2): a fake server on 127.0.0.1 that answers garbage, wrong
+// lengths, huge lengths, replies that answer nothing asked, out-of-order binary replies, and
+// half a reply then silence. The client fails those requests with a code, drops the connection
+// (the fake sees it close), keeps nothing pending, and works again once the server behaves.
+
+import assert from 'node:assert/strict';
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { after, before, describe, test } from 'node:test';
+
+import { Client } from '../../src/cluster/client.js';
+import { MemcachedError, Rc } from '../../src/util/errors.js';
+
+type Reply = (request: Buffer, socket: Socket) => void;
+
+/** A server whose answer to each request chunk is whatever `reply` says; it counts closes. */
+class LyingServer {
+  readonly #server: Server;
+  reply: Reply = () => undefined;
+  closes = 0;
+  connections = 0;
+
+  constructor() {
+    this.#server = createServer((socket) => {
+      this.connections++;
+      socket.on('data', (chunk: Buffer) => this.reply(chunk, socket));
+      socket.on('error', () => undefined);
+      socket.on('close', () => this.closes++);
+    });
+  }
+
+  listen(): Promise<string> {
+    return new Promise((resolve) => this.#server.listen(0, '127.0.0.1', () => resolve(`127.0.0.1:${(this.#server.address() as AddressInfo).port}`)));
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => this.#server.close(() => resolve()));
+  }
+}
+
+async function codeOf(promise: Promise<unknown>): Promise<number> {
+  try {
+    await promise;
+  } catch (err) {
+    assert.ok(err instanceof MemcachedError, `a MemcachedError, got ${String(err)}`);
+    return err.rc;
+  }
+  return Rc.SUCCESS;
+}
+
+async function waitFor(check: () => boolean, ms = 2000): Promise<void> {
+  const until = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > until) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** A binary response header (+ body) for a request's opaque. */
+function binaryReply(opcode: number, opaque: number, body: Buffer, status = 0, extrasLength = 0, declaredBody = body.length): Buffer {
+  const h = Buffer.alloc(24);
+  h[0] = 0x81;
+  h[1] = opcode;
+  h[4] = extrasLength;
+  h.writeUInt16BE(status, 6);
+  h.writeUInt32BE(declaredBody, 8);
+  h.writeUInt32BE(opaque, 12);
+  return Buffer.concat([h, body]);
+}
+
+for (const protocol of ['text', 'binary'] as const) {
+  describe(`a lying memcached, ${protocol} protocol`, () => {
+    const fake = new LyingServer();
+    let client: Client;
+
+    before(async () => {
+      const address = await fake.listen();
+      client = new Client({ servers: [address], protocol, timeoutMs: 300, retryTimeoutMs: 0, serverFailureLimit: 1000 });
+    });
+    after(async () => {
+      await client.close();
+      await fake.close();
+    });
+
+    /** Runs `get` against the current lie; returns its code and checks the connection was dropped. */
+    async function lie(reply: Reply): Promise<number> {
+      fake.reply = reply;
+      const closesBefore = fake.closes;
+      const rc = await codeOf(client.get('k'));
+      await waitFor(() => fake.closes > closesBefore);
+      assert.equal(client.pendingRequests, 0, 'nothing left pending');
+      return rc;
+    }
+
+    test('garbage instead of a reply: a protocol error, the connection dropped', async () => {
+      const rc = await lie((_, s) => s.write(protocol === 'text' ? 'HELLO THERE\r\n' : 'HELLO THERE, this is not binary at all\r\n'));
+      assert.ok([Rc.PROTOCOL_ERROR, Rc.UNKNOWN_READ_FAILURE].includes(rc as 8 | 7), `rc ${rc}`);
+    });
+
+    test('a value longer than its announced length', async () => {
+      const rc = await lie((req, s) =>
+        s.write(protocol === 'text' ? 'VALUE k 0 5\r\nabcdefghij\r\nEND\r\n' : binaryReply(0x00, req.readUInt32BE(12), Buffer.from('ab'), 0, 4, 3)),
+      );
+      assert.ok([Rc.PROTOCOL_ERROR, Rc.UNKNOWN_READ_FAILURE].includes(rc as 8 | 7), `rc ${rc}`);
+    });
+
+    test('a huge announced length is refused at once, not buffered', async () => {
+      const started = Date.now();
+      const rc = await lie((req, s) =>
+        s.write(protocol === 'text' ? 'VALUE k 0 4000000000\r\n' : binaryReply(0x00, req.readUInt32BE(12), Buffer.alloc(0), 0, 4, 0xfffffff0)),
+      );
+      assert.equal(rc, Rc.PROTOCOL_ERROR);
+      assert.ok(Date.now() - started < 250, 'refused before the timeout');
+    });
+
+    test('a reply that answers something else (out of order / not asked)', async () => {
+      const rc = await lie((req, s) =>
+        s.write(protocol === 'text' ? 'STORED\r\n' : binaryReply(0x00, (req.readUInt32BE(12) + 7) >>> 0, Buffer.from('xxxxv'), 0, 4)),
+      );
+      assert.equal(rc, Rc.UNKNOWN_READ_FAILURE);
+    });
+
+    test('half a reply, then silence: TIMEOUT within the configured timeout', async () => {
+      const started = Date.now();
+      const rc = await lie((req, s) => s.write(protocol === 'text' ? 'VALUE k 0 10\r\nabc' : binaryReply(0x00, req.readUInt32BE(12), Buffer.from('abc'), 0, 4, 10)));
+      assert.equal(rc, Rc.TIMEOUT);
+      assert.ok(Date.now() - started < 1000, `${Date.now() - started} ms`);
+    });
+
+    test('many lies in a row do not pile up: each request ends with a code and memory stays put', async () => {
+      fake.reply = (_, s) => s.write('\x81\x81\x81 garbage\r\n');
+      const heapBefore = process.memoryUsage().heapUsed;
+      const codes = await Promise.all(Array.from({ length: 500 }, (_, i) => codeOf(client.get(`k${i}`))));
+      assert.ok(codes.every((rc) => rc !== Rc.SUCCESS));
+      await waitFor(() => client.pendingRequests === 0);
+      assert.ok(process.memoryUsage().heapUsed - heapBefore < 50 * 1024 * 1024);
+    });
+
+    test('once the server behaves again, the client works (a fresh connection)', async () => {
+      fake.reply = (req, s) => {
+        if (protocol === 'text') s.write('VALUE k 0 2\r\nok\r\nEND\r\n');
+        else s.write(binaryReply(0x00, req.readUInt32BE(12), Buffer.from('\0\0\0\0ok', 'latin1'), 0, 4));
+      };
+      const item = await client.get('k');
+      assert.equal(item?.value.toString(), 'ok');
+    });
+  });
+}
