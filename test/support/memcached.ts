@@ -55,36 +55,48 @@ async function waitForPort(host: string, port: number, child: ChildProcess, time
 function statsPid(host: string, port: number): Promise<number | null> {
   return new Promise((resolve) => {
     let text = '';
-    const s = net.connect({ host, port }, () => s.write('stats\r\n'));
+    let connected = false;
+    const s = net.connect({ host, port }, () => {
+      connected = true;
+      s.write('stats\r\n');
+    });
     const done = (pid: number | null): void => {
       s.destroy();
       resolve(pid);
     };
-    s.setTimeout(1000, () => done(null));
+    // A memcached with SASL (-S) does not answer the text protocol at all: it listens, though.
+    s.setTimeout(300, () => done(connected ? 0 : null));
+    s.once('close', () => done(connected ? 0 : null));
     s.on('data', (chunk: Buffer) => {
       text += chunk.toString('latin1');
       if (text.includes('END\r\n')) done(Number(/STAT pid (\d+)/.exec(text)?.[1] ?? NaN) || null);
       else if (/ERROR/.test(text)) done(0);
     });
-    s.once('error', () => done(null));
+    // Reset after connecting: a TLS (-Z) port hanging up on plain text. It listens all the same.
+    s.once('error', () => done(connected ? 0 : null));
   });
 }
 
-function launch(port: number, extraArgs: readonly string[]): ChildProcess {
+function launch(port: number, extraArgs: readonly string[], env?: NodeJS.ProcessEnv): ChildProcess {
   const bin = process.env['MEMCACHED_BIN'] ?? 'memcached';
   const args = ['-l', '127.0.0.1', '-p', String(port), '-U', '0', '-t', '1', '-m', '64', ...extraArgs];
   if (process.getuid?.() === 0) args.push('-u', 'nobody');
-  const child = spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe'], env: env ?? process.env });
   child.stderr?.resume();
   return child;
 }
 
-export async function startMemcached(extraArgs: readonly string[] = []): Promise<MemcachedProcess> {
+export interface StartOptions {
+  /** The server's environment (e.g. SASL_CONF_PATH for -S). */
+  env?: NodeJS.ProcessEnv;
+}
+
+export async function startMemcached(extraArgs: readonly string[] = [], options: StartOptions = {}): Promise<MemcachedProcess> {
   const host = '127.0.0.1';
   let lastError: unknown;
   for (let attempt = 0; attempt < 5; attempt++) {
     const port = await freePort(host);
-    let child = launch(port, extraArgs);
+    let child = launch(port, extraArgs, options.env);
     try {
       await waitForPort(host, port, child);
     } catch (err) {
@@ -108,7 +120,7 @@ export async function startMemcached(extraArgs: readonly string[] = []): Promise
         await exited(child);
       },
       restart: async () => {
-        child = launch(port, extraArgs);
+        child = launch(port, extraArgs, options.env);
         await waitForPort(host, port, child);
       },
       stop: async () => {
