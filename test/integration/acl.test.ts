@@ -1,0 +1,68 @@
+// permit=/deny= with real sockets from several loopback addresses (issue 5 §3): Linux routes all
+// of 127.0.0.0/8 to lo, so binding the client side to 127.0.0.2, .3, ... gives distinct peers.
+// A permitted peer gets the daemon's first command; a refused one is cut at connect.
+
+import assert from 'node:assert/strict';
+import { connect } from 'node:net';
+import { describe, test } from 'node:test';
+
+import { startDaemon } from '../support/daemon.js';
+
+/** 'served' when the daemon sends a command after our environment, 'refused' when it hangs up. */
+function tryFrom(localAddress: string, port: number): Promise<'served' | 'refused'> {
+  return new Promise((resolve, reject) => {
+    const s = connect({ host: '127.0.0.1', port, localAddress });
+    const t = setTimeout(() => reject(new Error(`no verdict for ${localAddress}`)), 3000);
+    const verdict = (v: 'served' | 'refused'): void => {
+      clearTimeout(t);
+      s.destroy();
+      resolve(v);
+    };
+    s.on('connect', () => s.write(`agi_network: yes\nagi_network_script: MCD\nagi_channel: Local/acl;2\nagi_arg_1: k\n\n`));
+    s.on('data', () => verdict('served'));
+    s.on('close', () => verdict('refused'));
+    s.on('error', () => undefined);
+  });
+}
+
+describe('permit/deny from several source addresses', () => {
+  test('rules in file order, the last match wins; with a permit= line unmatched peers are refused', async () => {
+    const d = await startDaemon('[general]\n[agi]\ndeny=0.0.0.0/0.0.0.0\npermit=127.0.0.0/255.255.255.0\ndeny=127.0.0.3/32\n');
+    try {
+      assert.equal(await tryFrom('127.0.0.1', d.port), 'served');
+      assert.equal(await tryFrom('127.0.0.2', d.port), 'served');
+      assert.equal(await tryFrom('127.0.0.3', d.port), 'refused', 'denied after the permit');
+      assert.equal(await tryFrom('127.0.1.5', d.port), 'refused', 'outside the permitted network');
+      const refused = d.logs.filter((l) => String(l.msg).includes('refused by permit/deny')).map((l) => l.address);
+      assert.deepEqual(refused.sort(), ['127.0.0.3', '127.0.1.5']);
+    } finally {
+      await d.stop();
+    }
+  });
+
+  test('a deny-only list shuts out just the networks it names', async () => {
+    const d = await startDaemon('[general]\n[agi]\ndeny=127.0.0.4/31\n');
+    try {
+      assert.equal(await tryFrom('127.0.0.4', d.port), 'refused');
+      assert.equal(await tryFrom('127.0.0.5', d.port), 'refused');
+      assert.equal(await tryFrom('127.0.0.6', d.port), 'served');
+    } finally {
+      await d.stop();
+    }
+  });
+
+  test('a reload changes the rules for new connections', async () => {
+    const d = await startDaemon('[general]\n[agi]\npermit=127.0.0.7/32\n');
+    try {
+      assert.equal(await tryFrom('127.0.0.8', d.port), 'refused');
+      const { settingsFromText } = await import('../support/daemon.js');
+      const next = settingsFromText('[general]\n[agi]\npermit=127.0.0.8/32\n');
+      next.agi.port = d.daemon.settings.agi.port;
+      d.daemon.reload(next);
+      assert.equal(await tryFrom('127.0.0.8', d.port), 'served');
+      assert.equal(await tryFrom('127.0.0.7', d.port), 'refused');
+    } finally {
+      await d.stop();
+    }
+  });
+});
