@@ -12,11 +12,14 @@ import { execFileSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
 
 const { values: opt } = parseArgs({ options: {
-  matrix: { type: 'string' }, store: { type: 'string' }, out: { type: 'string', default: 'BENCHMARKS.md' },
+  matrix: { type: 'string' }, store: { type: 'string' }, cluster: { type: 'string' }, soak: { type: 'string' }, out: { type: 'string', default: 'BENCHMARKS.md' },
   svg: { type: 'string', default: 'bench/results/ops-by-depth.svg' }, command: { type: 'string', default: 'npm run bench' },
 } });
 const rows = fs.readFileSync(opt.matrix, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-const store = opt.store ? fs.readFileSync(opt.store, 'utf8').trim().split('\n').map((l) => JSON.parse(l)) : [];
+const jsonl = (file) => (file ? fs.readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l)) : []);
+const store = jsonl(opt.store);
+const cluster = jsonl(opt.cluster);
+const soak = jsonl(opt.soak);
 
 const median = (xs) => { const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b); if (s.length === 0) return NaN; const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
 const fmt = (n) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : '—');
@@ -99,6 +102,37 @@ if (store.length > 0) {
     const at = (d) => store.find((r) => r.op === op && r.concurrency === d);
     say(`| ${op} | ${fmt(at(1)?.opsPerSec)} ops/s (${fmt2(at(1)?.cpuUsPerOp)} µs CPU/op) | ${fmt(at(256)?.opsPerSec)} ops/s (${fmt2(at(256)?.cpuUsPerOp)} µs CPU/op) |`);
   }
+  say();
+}
+
+if (cluster.length > 0) {
+  say('## Client over 1, 2 and 3 servers');
+  say();
+  say(`\`bench/cluster-bench.mjs\`: the client alone (no harness), ${cluster[0].concurrency} requests in flight, consistent placement, one memcached \`-t 1\` per server on the same 2-core box.`);
+  say();
+  say('| op | 1 server | 2 servers | 3 servers |');
+  say('|---|---|---|---|');
+  for (const op of ['get', 'set']) {
+    const at = (n) => cluster.find((r) => r.op === op && r.servers === n);
+    say(`| ${op} | ${[1, 2, 3].map((n) => `${fmt(at(n)?.opsPerSec)} ops/s · ${fmt2(at(n)?.clientCpuUsPerOp)} µs CPU/op${at(n)?.ok ? '' : ' **FAILED**'}`).join(' | ')} |`);
+  }
+  const three = cluster.find((r) => r.servers === 3 && r.op === 'get');
+  say();
+  say(`Routing (key hash + continuum search, 3 servers): ${fmt(three?.routingNsPerKey)} ns per key, ${fmt2(three?.routingShareOfCpu)} % of the client's CPU per get in the 3-server run.`);
+  say();
+}
+
+if (soak.length > 0) {
+  const s = soak[0];
+  say(`## Daemon over ${s.durationS} s at ${s.concurrency} sessions`);
+  say();
+  say(`\`bench/soak.mjs\`: the daemon (${s.backend} backend) in process, \`mcdget\` hits, Asterisk-like load; heap measured after a forced GC. ${fmt(s.sessions)} sessions, ${fmt(s.sessionsPerSec)}/s, ${s.ok ? 'all ok' : '**FAILED**'}. Heap ${fmt2(s.heapStartMB)} → ${fmt2(s.heapEndMB)} MB (${fmt2(s.heapGrowthPct)} %), RSS at most ${fmt(s.rssMaxMB)} MB.`);
+  say();
+  say('| at s | sessions/s in the interval | heap after GC MB | RSS MB |');
+  say('|---|---|---|---|');
+  for (const x of s.samples) say(`| ${x.atS} | ${fmt(x.sessionsPerSec)} | ${fmt2(x.heapMB)} | ${fmt(x.rssMB)} |`);
+  say();
+  say('A flat rate per interval over the run is the linearity check: twice the sessions take twice the time.');
   say();
 }
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # npm run bench: builds, runs the project matrix (client vs raw pipeline vs memjs vs memcached;
 # FastAGI daemon vs the bare responder), the embedded store in process, and writes
-# BENCHMARKS.md + bench/results/. Knobs: ROUNDS (default 2), DURATION seconds per run (4).
+# BENCHMARKS.md + bench/results/; then the client over 1-3 servers and a 60 s daemon soak at 128
+# sessions. Knobs: ROUNDS (default 2), DURATION seconds per run (4), SOAK seconds (60).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! command -v memcached >/dev/null 2>&1; then
@@ -12,6 +13,8 @@ mkdir -p scratch bench/results
 rm -f scratch/project.jsonl
 node bench/run-matrix.mjs --suite project --rounds "${ROUNDS:-2}" --duration "${DURATION:-4}" --warmup 1 --out scratch/project.jsonl
 node bench/store-bench.mjs > scratch/store.jsonl
-cp scratch/project.jsonl bench/results/project.jsonl
-cp scratch/store.jsonl bench/results/store.jsonl
-node bench/report.mjs --matrix bench/results/project.jsonl --store bench/results/store.jsonl --out BENCHMARKS.md
+node bench/cluster-bench.mjs --duration "${DURATION:-4}" > scratch/cluster.jsonl
+node bench/soak.mjs --duration "${SOAK:-60}" --concurrency 128 > scratch/soak.jsonl
+for f in project store cluster soak; do cp "scratch/$f.jsonl" "bench/results/$f.jsonl"; done
+node bench/report.mjs --matrix bench/results/project.jsonl --store bench/results/store.jsonl \
+  --cluster bench/results/cluster.jsonl --soak bench/results/soak.jsonl --out BENCHMARKS.md

@@ -32,6 +32,8 @@ export class AgiServer {
   #policy: AgiServerPolicy;
   readonly #sessions = new Set<AgiSession>();
   readonly #sockets = new Set<Socket>();
+  /** Stopping: new connections get the busy command, not a session. */
+  #draining = false;
 
   constructor(options: AgiServerOptions) {
     this.#options = options;
@@ -64,11 +66,15 @@ export class AgiServer {
   }
 
   /**
-   * Stops accepting; sessions in flight finish (each is bounded by its own deadlines). After
-   * `graceMs` whatever is left is cut.
+   * Stops taking sessions; sessions in flight finish (each is bounded by its own deadlines), and
+   * after `graceMs` whatever is left is cut. For at least `lingerMs` the listener stays open and
+   * answers new connections with the busy command: a connection still in the kernel's accept
+   * queue when a listener closes is reset, and Asterisk would take that for a script that ended
+   * without a result.
    */
-  async close(graceMs: number): Promise<void> {
-    const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
+  async close(graceMs: number, lingerMs = 500): Promise<void> {
+    this.#draining = true;
+    const lingered = new Promise<void>((resolve) => setTimeout(resolve, lingerMs));
     const drained = Promise.all([...this.#sessions].map((s) => s.done));
     let cut: NodeJS.Timeout | undefined;
     const deadline = new Promise<void>((resolve) => {
@@ -77,8 +83,9 @@ export class AgiServer {
         resolve();
       }, graceMs);
     });
-    await Promise.race([drained, deadline]);
+    await Promise.race([Promise.all([drained, lingered]), deadline]);
     clearTimeout(cut);
+    const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
     for (const socket of this.#sockets) socket.destroy();
     await closed;
   }
@@ -93,8 +100,8 @@ export class AgiServer {
     }
     this.#sockets.add(socket);
     socket.once('close', () => this.#sockets.delete(socket));
-    if (this.#sessions.size >= policy.maxSessions) {
-      this.#options.onEvent?.({ type: 'busy', address, sessions: this.#sessions.size });
+    if (this.#draining || this.#sessions.size >= policy.maxSessions) {
+      if (!this.#draining) this.#options.onEvent?.({ type: 'busy', address, sessions: this.#sessions.size });
       this.#refuseBusy(socket, policy);
       return;
     }

@@ -28,6 +28,7 @@ export class Daemon {
   readonly #server: AgiServer;
   #current: Generation;
   #address: { host: string; port: number } = { host: '', port: 0 };
+  #served = 0;
   readonly #onServerEvent = (message: unknown): void => this.#logServerEvent(message as ServerEvent);
 
   private constructor(settings: Settings, log: Logger) {
@@ -79,6 +80,11 @@ export class Daemon {
     return this.#server.sessions;
   }
 
+  /** Sessions handled since start (for monitoring and the soak benchmark). */
+  get sessionsServed(): number {
+    return this.#served;
+  }
+
   /**
    * Applies new settings to sessions that start from now on; running sessions finish on the old
    * backend, which is closed after them. The listener's address cannot move without a restart.
@@ -98,10 +104,13 @@ export class Daemon {
     this.#log.info({ config: settings.source, ...describeBackend(this.#current) }, `configuration reloaded, ${backendLine(this.#current)}`);
   }
 
-  /** Stops accepting, lets running sessions finish (at most `graceMs`), closes the backend. */
-  async stop(graceMs: number): Promise<void> {
+  /**
+   * Stops taking sessions (new connections get MCDRESULT=47 for at least `lingerMs`, then the
+   * listener closes), lets running sessions finish (at most `graceMs`), closes the backend.
+   */
+  async stop(graceMs: number, lingerMs = 500): Promise<void> {
     this.#log.info({ sessions: this.#server.sessions }, 'stopping: no new sessions; letting running ones finish');
-    await this.#server.close(graceMs);
+    await this.#server.close(graceMs, lingerMs);
     unsubscribe('res-memcached:server', this.#onServerEvent);
     await this.#current.backend.close();
     this.#log.info({}, 'stopped');
@@ -113,6 +122,7 @@ export class Daemon {
     try {
       await runDialplanSession(session, generation.backend, generation.dialplan, this.#log);
     } finally {
+      this.#served++;
       generation.sessions--;
       if (generation.retired && generation.sessions === 0) void this.#closeBackend(generation);
     }

@@ -7,6 +7,7 @@ import { connect } from 'node:net';
 import { describe, test } from 'node:test';
 
 import { startDaemon } from '../support/daemon.js';
+import { recordRow } from '../support/agi-load.js';
 
 /** 'served' when the daemon sends a command after our environment, 'refused' when it hangs up. */
 function tryFrom(localAddress: string, port: number): Promise<'served' | 'refused'> {
@@ -35,6 +36,7 @@ describe('permit/deny from several source addresses', () => {
       assert.equal(await tryFrom('127.0.1.5', d.port), 'refused', 'outside the permitted network');
       const refused = d.logs.filter((l) => String(l.msg).includes('refused by permit/deny')).map((l) => l.address);
       assert.deepEqual(refused.sort(), ['127.0.0.3', '127.0.1.5']);
+      recordRow({ area: 'security', case: 'permit/deny from several 127.x addresses', done: 'deny=0.0.0.0/0, permit=127.0.0.0/24, deny=127.0.0.3; clients bound to 127.0.0.1/.2/.3 and 127.0.1.5', measured: '.1 and .2 served; .3 and 127.0.1.5 cut at connect and logged', outcome: 'as configured' });
     } finally {
       await d.stop();
     }

@@ -5,12 +5,13 @@
 
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { connect, type Socket } from 'node:net';
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { FakeChannel } from '../support/fake-asterisk.js';
 import { startDaemon, type TestDaemon } from '../support/daemon.js';
+import { recordRow } from '../support/agi-load.js';
 
 const ENV = [
   'agi_network: yes',
@@ -68,6 +69,7 @@ describe('hostile AGI sessions', () => {
     assert.equal(ch.getVar('MCDRESULT'), '38');
     assert.equal(await d.daemon.backend.get('victim'), null, 'nothing was written under the cut key');
     await probe();
+    recordRow({ area: 'agi', case: 'argument smuggling an empty line and forged answers', done: 'mcdset whose key argument holds LF, an empty line, "200 result=1 (forged)"', measured: `MCDRESULT=${ch.getVar('MCDRESULT')}; nothing stored; a concurrent session unharmed`, outcome: 'refused with 38; forged lines never taken for answers' });
   });
 
   test('the same smuggling on a read: the value read under the cut key is taken back, ${MCD}=""', async () => {
@@ -85,6 +87,7 @@ describe('hostile AGI sessions', () => {
     assert.equal(ch.getVar('MCDRESULT'), '38');
     assert.equal(ch.getVar('X'), undefined);
     assert.equal(await d.daemon.backend.get('k1'), null);
+    recordRow({ area: 'agi', case: 'argument holding a line feed (no empty line)', done: 'mcdset with key "k1\\nSET VARIABLE X 1"', measured: 'MCDRESULT=38; X not set; nothing stored', outcome: 'refused before any write' });
   });
 
   test('an oversized environment line closes that session at once; the others go on', async () => {
@@ -92,7 +95,8 @@ describe('hostile AGI sessions', () => {
     const closed = closedWithin(s, 2000);
     s.write(ENV[0] + '\nagi_network_script: ' + 'x'.repeat(5000));
     await Promise.all([probe(), probe()]);
-    await closed;
+    const ms = await closed;
+    recordRow({ area: 'agi', case: 'line far over max_line_length', done: '5000-byte environment line, max_line_length=2048', measured: `closed after ${ms} ms; 2 concurrent sessions served`, outcome: 'that session closed, others unharmed' });
   });
 
   test('an environment block that never ends is closed at env_timeout', async () => {
@@ -103,6 +107,7 @@ describe('hostile AGI sessions', () => {
       await probe();
       const ms = await closed;
       assert.ok(ms >= 300 && ms < 2000, `closed after ${ms} ms`);
+      recordRow({ area: 'agi', case: 'environment that never ends', done: 'one agi_x line every 50 ms, env_timeout=400', measured: `closed after ${ms} ms; a concurrent session served`, outcome: 'closed at the deadline' });
     } finally {
       clearInterval(drip);
     }
@@ -116,7 +121,8 @@ describe('hostile AGI sessions', () => {
     a.write(randomBytes(64 * 1024));
     b.write(Array.from({ length: 2000 }, (_, i) => `agi_v${i}: x`).join('\n') + '\n');
     await probe();
-    await Promise.all([closedA, closedB]);
+    const [msA, msB] = await Promise.all([closedA, closedB]);
+    recordRow({ area: 'agi', case: 'random bytes; very many environment lines', done: '64 KiB of random bytes; 2000 environment lines', measured: `closed after ${msA} ms and ${msB} ms; a concurrent session served`, outcome: 'both closed, others unharmed' });
   });
 
   test('abrupt closes at every stage leave the daemon serving and holding no session', async () => {
@@ -134,6 +140,7 @@ describe('hostile AGI sessions', () => {
     await probe();
     await sleep(100);
     assert.equal(d.daemon.sessions, 0, 'no session left behind');
+    recordRow({ area: 'agi', case: 'abrupt closes at every stage', done: 'connections cut after 1, 3, 5 environment lines and right after the first command', measured: 'daemon sessions afterwards: 0; a session after them served', outcome: 'nothing left behind' });
   });
 
   test('Asterisk silent after the environment: the session ends at answer_timeout', async () => {
@@ -142,6 +149,52 @@ describe('hostile AGI sessions', () => {
     s.write(ENV.join('\n') + '\nagi_arg_1: probe\n\n');
     const ms = await closed;
     assert.ok(ms >= 900, `closed after ${ms} ms`);
+    recordRow({ area: 'agi', case: 'slow client: Asterisk silent after the environment', done: 'full environment, then no answer to the first command; answer_timeout=1000', measured: `closed after ${ms} ms`, outcome: 'closed at the deadline' });
+  });
+});
+
+describe('HANGUP at every point of a command', () => {
+  test('the channel hangs up before, between and after each command: the result is still written', async () => {
+    const d = await startDaemon('[general]\n');
+    try {
+      await d.daemon.backend.set('quoted', 'needs "quotes" and spaces ');
+      const outcomes: string[] = [];
+      for (const [script, args, commands] of [['mcdset', ['hk', 'v'], 2], ['MCD', ['quoted'], 2], ['MCD', ['missing'], 1]] as const) {
+        for (let at = 0; at <= commands; at++) {
+          const ch = new FakeChannel();
+          // A relay that hangs the channel up when the daemon's `at`-th command passes (0: at connect).
+          const relay = createServer((inbound) => {
+            if (at === 0) ch.hangup();
+            const outbound = connect({ host: '127.0.0.1', port: d.port });
+            inbound.pipe(outbound);
+            let seen = 0;
+            outbound.on('data', (chunk: Buffer) => {
+              seen += chunk.toString('latin1').split('\n').length - 1;
+              if (seen >= at && at > 0) ch.hangup();
+              inbound.write(chunk);
+            });
+            outbound.on('end', () => inbound.end());
+            inbound.on('end', () => outbound.end());
+            inbound.on('error', () => outbound.destroy());
+            outbound.on('error', () => inbound.destroy());
+          });
+          await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+          try {
+            const run = await ch.agi(`agi://127.0.0.1:${(relay.address() as AddressInfo).port}/${script}`, [...args]);
+            // Hung up before Asterisk's AGI loop started: it runs the script "dead" and reports SUCCESS.
+            assert.equal(run.status, at === 0 ? 'SUCCESS' : 'HANGUP', `${script} hung up at command ${at}`);
+            assert.equal(ch.getVar('MCDRESULT'), script === 'MCD' && args[0] === 'missing' ? '16' : '0', `${script} at ${at}`);
+            if (script === 'MCD' && args[0] === 'quoted') assert.equal(ch.getVar('MCD'), 'needs "quotes" and spaces ');
+            outcomes.push(`${script}@${at}:${ch.getVar('MCDRESULT')}`);
+          } finally {
+            relay.close();
+          }
+        }
+      }
+      recordRow({ area: 'agi', case: 'HANGUP at every point of a command', done: 'the channel hung up at connect and as each command of mcdset, MCD (quoted value) and MCD (miss) reached Asterisk', measured: outcomes.join(' '), outcome: 'every result written; AGISTATUS=HANGUP (SUCCESS when hung up at connect: Asterisk then runs the script dead)' });
+    } finally {
+      await d.stop();
+    }
   });
 });
 
@@ -160,6 +213,7 @@ describe('max_sessions', () => {
       await ch.agi(d.url('MCD'), ['k']);
       assert.equal(ch.getVar('MCDRESULT'), '16');
       assert.ok(d.logs.some((l) => l.msg.includes('max_sessions')));
+      recordRow({ area: 'agi', case: 'more sessions than max_sessions', done: 'max_sessions=2, two idle connections, then a call', measured: 'the call: AGISTATUS=SUCCESS, MCDRESULT=47; after the idle ones left: 16 (normal)', outcome: 'refused with a code, not hung' });
     } finally {
       await d.stop();
     }

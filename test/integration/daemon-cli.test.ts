@@ -120,7 +120,7 @@ describe('the daemon from the command line', () => {
     assert.equal(await d.exited, 0);
   });
 
-  test('SIGTERM with a session in flight: the session finishes, new connections are refused, exit 0', async () => {
+  test('SIGTERM with a session in flight: the session finishes, new calls get 47, exit 0', async () => {
     const port = await freePort();
     const config = join(dir, 'term.conf');
     writeFileSync(config, `[general]\n[agi]\nport=${port}\n`);
@@ -132,8 +132,10 @@ describe('the daemon from the command line', () => {
     await new Promise<void>((resolve) => slow.once('connect', () => resolve()));
     d.child.kill('SIGTERM');
     await d.waitFor((l) => String(l.msg).includes('stopping'));
+    // While it drains, a new call gets no session: MCDRESULT=47 at once.
     const refused = await ch.agi(`agi://127.0.0.1:${port}/MCD`, ['k']);
-    assert.equal(refused.status, 'FAILURE', 'no new sessions once stopping');
+    assert.equal(refused.status, 'SUCCESS');
+    assert.equal(ch.getVar('MCDRESULT'), '47', 'no new sessions once stopping');
     // The in-flight one completes its command normally.
     let answer = '';
     slow.on('data', (c: Buffer) => {

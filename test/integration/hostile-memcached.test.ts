@@ -9,6 +9,7 @@ import { after, before, describe, test } from 'node:test';
 
 import { Client } from '../../src/cluster/client.js';
 import { MemcachedError, Rc } from '../../src/util/errors.js';
+import { recordRow } from '../support/agi-load.js';
 
 type Reply = (request: Buffer, socket: Socket) => void;
 
@@ -94,6 +95,7 @@ for (const protocol of ['text', 'binary'] as const) {
     test('garbage instead of a reply: a protocol error, the connection dropped', async () => {
       const rc = await lie((_, s) => s.write(protocol === 'text' ? 'HELLO THERE\r\n' : 'HELLO THERE, this is not binary at all\r\n'));
       assert.ok([Rc.PROTOCOL_ERROR, Rc.UNKNOWN_READ_FAILURE].includes(rc as 8 | 7), `rc ${rc}`);
+      recordRow({ area: 'memcached', case: `garbage reply (${protocol})`, done: 'a fake server answers text garbage', measured: `rc ${rc}; connection dropped`, outcome: 'failed with a code' });
     });
 
     test('a value longer than its announced length', async () => {
@@ -110,6 +112,7 @@ for (const protocol of ['text', 'binary'] as const) {
       );
       assert.equal(rc, Rc.PROTOCOL_ERROR);
       assert.ok(Date.now() - started < 250, 'refused before the timeout');
+      recordRow({ area: 'memcached', case: `huge announced length (${protocol})`, done: 'a reply announcing about 4 GB', measured: `rc ${rc} after ${Date.now() - started} ms; nothing buffered`, outcome: 'refused at once' });
     });
 
     test('a reply that answers something else (out of order / not asked)', async () => {
@@ -117,6 +120,7 @@ for (const protocol of ['text', 'binary'] as const) {
         s.write(protocol === 'text' ? 'STORED\r\n' : binaryReply(0x00, (req.readUInt32BE(12) + 7) >>> 0, Buffer.from('xxxxv'), 0, 4)),
       );
       assert.equal(rc, Rc.UNKNOWN_READ_FAILURE);
+      recordRow({ area: 'memcached', case: `reply out of order / not asked (${protocol})`, done: protocol === 'text' ? 'STORED in answer to a get' : 'a response with another opaque', measured: `rc ${rc}; connection dropped`, outcome: 'failed with a code' });
     });
 
     test('half a reply, then silence: TIMEOUT within the configured timeout', async () => {
@@ -124,6 +128,7 @@ for (const protocol of ['text', 'binary'] as const) {
       const rc = await lie((req, s) => s.write(protocol === 'text' ? 'VALUE k 0 10\r\nabc' : binaryReply(0x00, req.readUInt32BE(12), Buffer.from('abc'), 0, 4, 10)));
       assert.equal(rc, Rc.TIMEOUT);
       assert.ok(Date.now() - started < 1000, `${Date.now() - started} ms`);
+      recordRow({ area: 'memcached', case: `half a reply, then silence (${protocol})`, done: 'part of a value, then nothing; timeout 300 ms', measured: `rc ${rc} after ${Date.now() - started} ms`, outcome: 'timed out, connection dropped' });
     });
 
     test('many lies in a row do not pile up: each request ends with a code and memory stays put', async () => {
@@ -132,7 +137,9 @@ for (const protocol of ['text', 'binary'] as const) {
       const codes = await Promise.all(Array.from({ length: 500 }, (_, i) => codeOf(client.get(`k${i}`))));
       assert.ok(codes.every((rc) => rc !== Rc.SUCCESS));
       await waitFor(() => client.pendingRequests === 0);
-      assert.ok(process.memoryUsage().heapUsed - heapBefore < 50 * 1024 * 1024);
+      const grown = process.memoryUsage().heapUsed - heapBefore;
+      assert.ok(grown < 50 * 1024 * 1024);
+      recordRow({ area: 'memcached', case: `500 lies in a row (${protocol})`, done: '500 concurrent gets against garbage', measured: `500 codes, 0 pending after; heap ${(grown / 1048576).toFixed(1)} MB`, outcome: 'bounded' });
     });
 
     test('once the server behaves again, the client works (a fresh connection)', async () => {

@@ -39,6 +39,6 @@ export async function startDaemon(configText: string, tweak: (s: Settings) => vo
     port,
     logs,
     url: (script) => `agi://127.0.0.1:${port}/${script}`,
-    stop: (graceMs = 5000) => daemon.stop(graceMs),
+    stop: (graceMs = 5000) => daemon.stop(graceMs, 0),
   };
 }

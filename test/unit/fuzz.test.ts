@@ -15,6 +15,7 @@ import { BinaryDecoder } from '../../src/memcache/protocol/binary.js';
 import { ProtocolError, TextDecoder } from '../../src/memcache/protocol/text.js';
 import { MemcachedError } from '../../src/util/errors.js';
 import { parseAgiCommandLine } from '../support/fake-asterisk.js';
+import { recordRow } from '../support/agi-load.js';
 
 const RUNS = 300;
 
@@ -99,6 +100,7 @@ describe('decoders on arbitrary bytes', () => {
         }),
         { numRuns: RUNS },
       );
+      recordRow({ area: 'fuzz', case: `${name} decoder`, done: `${RUNS} random inputs (protocol-like and noise), decoded whole, cut at random points and byte by byte`, measured: 'only protocol errors; same frames however cut', outcome: 'holds' });
     });
   }
 });
@@ -123,6 +125,7 @@ describe('memcached.conf on arbitrary text', () => {
       }),
       { numRuns: RUNS },
     );
+    recordRow({ area: 'fuzz', case: 'memcached.conf parser', done: `${RUNS} random files of known and random lines`, measured: 'settings, or a ConfigError naming file and a line of the file', outcome: 'holds' });
   });
 });
 
