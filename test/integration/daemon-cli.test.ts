@@ -150,6 +150,21 @@ describe('the daemon from the command line', () => {
     slow.destroy();
   });
 
+  test('a malformed config: exit 1 naming file and line, and nothing listens (never half-configured)', async () => {
+    const port = await freePort();
+    const config = join(dir, 'broken.conf');
+    writeFileSync(config, `[general]\nserver=127.0.0.1:11211\ntimeout=soon\n[agi]\nport=${port}\n`);
+    const d = startCli(['--config', config]);
+    assert.equal(await d.exited, 1);
+    const fatal = d.lines.find((l) => l.level === 60);
+    assert.match(String(fatal?.msg), /broken\.conf:3/);
+    const listening = await new Promise<boolean>((resolve) => {
+      const s = connect({ host: '127.0.0.1', port }, () => (s.destroy(), resolve(true)));
+      s.once('error', () => resolve(false));
+    });
+    assert.equal(listening, false);
+  });
+
   test('a port in use: exit 1 with a fatal log line', async () => {
     const port = await freePort();
     const config = join(dir, 'busy.conf');

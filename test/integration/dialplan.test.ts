@@ -138,6 +138,35 @@ for (const backend of backends) {
       assert.equal(await cache.get('a'), null);
     });
 
+    test('keys as raw bytes: invalid UTF-8 is a key like any other; a refused key never reaches the cache', async () => {
+      const raw = Buffer.from([0x6b, 0xff, 0xfe, 0xc3, 0x28]);
+      assert.equal(result((await call('mcdset', [raw, 'bytes'])).ch), '0');
+      assert.equal((await cache.get(raw))?.value.toString(), 'bytes');
+      const got = await call('MCD', [raw]);
+      assert.equal(got.ch.getVar('MCD'), 'bytes');
+      if (backend.name.startsWith('memcached')) {
+        const before = await serverCounters();
+        for (const bad of ['a b', 'x\ry', 'x\x00y', 'x\x1by', 'k'.repeat(65), 'get k\r\nset k 0 0 1']) {
+          await call('mcdset', [bad, 'v']);
+          await call('MCD', [bad]);
+          await call('mcddelete', [bad]);
+          await call('MCDCOUNTER', [bad, '1']);
+        }
+        const after = await serverCounters();
+        assert.deepEqual(after, before, 'no command reached memcached for a refused key');
+      }
+    });
+
+    async function serverCounters(): Promise<Record<string, string>> {
+      const probe = new Client({ servers: [mc!.address] });
+      try {
+        const stats = (await probe.stats())[0]!.value!;
+        return { cmd_get: stats['cmd_get']!, cmd_set: stats['cmd_set']!, delete_misses: stats['delete_misses']!, incr_misses: stats['incr_misses']! };
+      } finally {
+        await probe.close();
+      }
+    }
+
     test('value rules on write: 127 missing, 125 over max_value_length (4096), 122 CR', async () => {
       const key = k('vw');
       assert.equal(result((await call('mcdset', [key])).ch), '127');
