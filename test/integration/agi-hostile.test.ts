@@ -5,6 +5,7 @@
 
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { readdirSync } from 'node:fs';
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -150,6 +151,54 @@ describe('hostile AGI sessions', () => {
     const ms = await closed;
     assert.ok(ms >= 900, `closed after ${ms} ms`);
     recordRow({ area: 'agi', case: 'slow client: Asterisk silent after the environment', done: 'full environment, then no answer to the first command; answer_timeout=1000', measured: `closed after ${ms} ms`, outcome: 'closed at the deadline' });
+  });
+});
+
+describe('a storm of hostile sessions', () => {
+  test("leaves the daemon's memory and open sockets where they were", async () => {
+    const { setFlagsFromString } = await import('node:v8');
+    const { runInNewContext } = await import('node:vm');
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const heap = (): number => {
+      gc();
+      gc();
+      return process.memoryUsage().heapUsed;
+    };
+    const fds = (): number => readdirSync('/proc/self/fd').length;
+    const d = await startDaemon('[general]\n[agi]\nenv_timeout=300\nanswer_timeout=300\nmax_line_length=2048\n');
+    try {
+      const storm = async (): Promise<void> => {
+        const jobs: Promise<unknown>[] = [];
+        for (let i = 0; i < 60; i++) {
+          jobs.push((async () => {
+            const s = await rawConnect(d.port);
+            const closed = closedWithin(s, 3000);
+            if (i % 4 === 0) s.write(randomBytes(4096));
+            else if (i % 4 === 1) s.write('agi_network: yes\n' + 'x'.repeat(3000));
+            else if (i % 4 === 2) s.write(ENV.join('\n') + '\nagi_arg_1: k\n\n');
+            else s.destroy();
+            await closed.catch(() => undefined);
+          })());
+          jobs.push(new FakeChannel().agi(d.url('mcdset'), [`storm\n\n200 result=1 (${i})`, 'v']));
+        }
+        await Promise.all(jobs);
+      };
+      await storm(); // warm up: code paths compiled, pools grown
+      await sleep(200);
+      const heapBefore = heap();
+      const fdsBefore = fds();
+      for (let round = 0; round < 3; round++) await storm();
+      await sleep(200);
+      const grownMb = (heap() - heapBefore) / 1048576;
+      const fdsAfter = fds();
+      assert.equal(d.daemon.sessions, 0);
+      assert.ok(grownMb < 2, `heap grew ${grownMb.toFixed(2)} MB`);
+      assert.ok(fdsAfter <= fdsBefore + 2, `fds ${fdsBefore} → ${fdsAfter}`);
+      recordRow({ area: 'agi', case: "hostile storm: the daemon's memory", done: '3 rounds of 60 hostile connections (random bytes, long lines, silence, abrupt closes) + 60 smuggling calls each, after a warm-up round', measured: `heap after GC ${grownMb >= 0 ? '+' : ''}${grownMb.toFixed(2)} MB; open fds ${fdsBefore} → ${fdsAfter}; sessions left 0`, outcome: 'bounded' });
+    } finally {
+      await d.stop();
+    }
   });
 });
 

@@ -45,6 +45,9 @@ describe('memcached faults under dialplan load', () => {
   test('a server killed, then restarted: codes within the timeout, then service resumes by itself', async () => {
     const mc = await startMemcached();
     const d = await startDaemon(`[general]\nserver=${mc.address}\n${TIMEOUTS}`);
+    const fdsBefore = readdirSync('/proc/self/fd').length;
+    let maxPending = 0;
+    const watch = setInterval(() => (maxPending = Math.max(maxPending, (d.daemon.backend as Client).pendingRequests)), 20);
     const load = startLoad(20, (c, i) => [d.url(i % 2 ? 'MCD' : 'mcdset'), i % 2 ? [`k${c}`] : [`k${c}`, 'v']]);
     try {
       await sleep(400);
@@ -62,13 +65,18 @@ describe('memcached faults under dialplan load', () => {
       assert.ok(longestMs(load.sessions) < SESSION_BOUND_MS, `longest session ${longestMs(load.sessions)} ms`);
       assert.ok(recoveredMs < 2500, `recovered after ${recoveredMs} ms`);
       await waitFor(() => d.daemon.sessions === 0, 3000, 'no session left in the daemon');
+      clearInterval(watch);
+      const fdsAfter = readdirSync('/proc/self/fd').length;
+      assert.ok(maxPending <= 20, `at most one request per channel waits on memcached (saw ${maxPending})`);
+      assert.ok(fdsAfter <= fdsBefore + 2, `open fds ${fdsBefore} → ${fdsAfter}`);
       recordRow({
         area: 'faults', case: 'server killed, restarted 1.5 s later',
         done: '20 channels of mcdset/MCD through the daemon; SIGKILL memcached; restart',
-        measured: `${load.sessions.length} sessions; outage codes ${fmt(codeCounts(during))}; longest session ${longestMs(load.sessions)} ms; first success ${recoveredMs} ms after restart`,
+        measured: `${load.sessions.length} sessions; outage codes ${fmt(codeCounts(during))}; longest session ${longestMs(load.sessions)} ms; first success ${recoveredMs} ms after restart; at most ${maxPending} requests pending in the client; open fds ${fdsBefore} → ${fdsAfter}`,
         outcome: 'every session SUCCESS with a code; service resumed without intervention',
       });
     } finally {
+      clearInterval(watch);
       await load.stop();
       await d.stop();
       await mc.stop();
