@@ -73,66 +73,68 @@ for (const protocol of ['text', 'binary'] as const) {
     });
 
     test('get of a missing key resolves null', async () => {
-      assert.equal(await client.get('never-set'), null);
+      assert.equal(await client.get('never_set'), null);
     });
 
     test('add: stores when missing, 14 NOTSTORED when it exists', async () => {
-      await client.add('add-k', 'first');
-      await rejectsWith(client.add('add-k', 'second'), Rc.NOTSTORED);
-      assert.equal((await client.get('add-k'))?.value.toString(), 'first');
+      await client.add('add_k', 'first');
+      await rejectsWith(client.add('add_k', 'second'), Rc.NOTSTORED);
+      assert.equal((await client.get('add_k'))?.value.toString(), 'first');
     });
 
     test('replace: 14 NOTSTORED when missing, replaces when it exists', async () => {
-      await rejectsWith(client.replace('rep-k', 'x'), Rc.NOTSTORED);
-      assert.equal(await client.get('rep-k'), null);
-      await client.set('rep-k', 'hello world');
-      await client.replace('rep-k', 'goodbye');
-      assert.equal((await client.get('rep-k'))?.value.toString(), 'goodbye');
+      await rejectsWith(client.replace('rep_k', 'x'), Rc.NOTSTORED);
+      assert.equal(await client.get('rep_k'), null);
+      await client.set('rep_k', 'hello world');
+      await client.replace('rep_k', 'goodbye');
+      assert.equal((await client.get('rep_k'))?.value.toString(), 'goodbye');
     });
 
     test('append and prepend: server-side, 14 when missing', async () => {
-      await rejectsWith(client.append('app-k', ' world!'), Rc.NOTSTORED);
-      await rejectsWith(client.prepend('app-k', 'say: '), Rc.NOTSTORED);
-      await client.set('app-k', 'hello');
-      await client.append('app-k', ' world!');
-      await client.prepend('app-k', 'say: ');
-      assert.equal((await client.get('app-k'))?.value.toString(), 'say: hello world!');
+      await rejectsWith(client.append('app_k', ' world!'), Rc.NOTSTORED);
+      await rejectsWith(client.prepend('app_k', 'say: '), Rc.NOTSTORED);
+      await client.set('app_k', 'hello');
+      await client.append('app_k', ' world!');
+      await client.prepend('app_k', 'say: ');
+      assert.equal((await client.get('app_k'))?.value.toString(), 'say: hello world!');
     });
 
     test('delete: 16 NOTFOUND when missing; get after delete misses', async () => {
-      await rejectsWith(client.delete('del-k'), Rc.NOTFOUND);
-      await client.set('del-k', 'x');
-      await client.delete('del-k');
-      assert.equal(await client.get('del-k'), null);
+      await rejectsWith(client.delete('del_k'), Rc.NOTFOUND);
+      await client.set('del_k', 'x');
+      await client.delete('del_k');
+      assert.equal(await client.get('del_k'), null);
     });
 
     test('gets/cas: stores with the right CAS, 12 DATA_EXISTS after a change, 16 when gone', async () => {
-      await client.set('cas-k', 'v1');
-      const item = await client.gets('cas-k');
+      await client.set('cas_k', 'v1');
+      const item = await client.gets('cas_k');
       assert.ok(item && item.cas > 0n);
-      await client.cas('cas-k', 'v2', item.cas);
-      assert.equal((await client.get('cas-k'))?.value.toString(), 'v2');
-      await rejectsWith(client.cas('cas-k', 'v3', item.cas), Rc.DATA_EXISTS);
-      assert.equal((await client.get('cas-k'))?.value.toString(), 'v2');
-      const fresh = await client.gets('cas-k');
-      await client.delete('cas-k');
-      await rejectsWith(client.cas('cas-k', 'v4', fresh!.cas), Rc.NOTFOUND);
+      await client.cas('cas_k', 'v2', item.cas);
+      assert.equal((await client.get('cas_k'))?.value.toString(), 'v2');
+      await rejectsWith(client.cas('cas_k', 'v3', item.cas), Rc.DATA_EXISTS);
+      assert.equal((await client.get('cas_k'))?.value.toString(), 'v2');
+      const fresh = await client.gets('cas_k');
+      await client.delete('cas_k');
+      await rejectsWith(client.cas('cas_k', 'v4', fresh!.cas), Rc.NOTFOUND);
     });
 
     test('getMulti: hits by key, misses absent, duplicates and many keys', async () => {
-      const keys = Array.from({ length: 250 }, (_, i) => `multi-${i}`);
-      await Promise.all(keys.filter((_, i) => i % 3 !== 0).map((k) => client.set(k, `v-${k}`)));
-      const got = await client.getMulti([...keys, 'multi-1']);
+      const keys = Array.from({ length: 250 }, (_, i) => `multi_${i}`);
+      await Promise.all(keys.filter((_, i) => i % 3 !== 0).map((k) => client.set(k, `v_${k}`)));
+      const got = await client.getMulti([...keys, 'multi_1']);
       assert.equal(got.size, keys.filter((_, i) => i % 3 !== 0).length);
       for (const [i, k] of keys.entries()) {
         if (i % 3 === 0) assert.equal(got.has(k), false);
-        else assert.equal(got.get(k)?.value.toString(), `v-${k}`);
+        else assert.equal(got.get(k)?.value.toString(), `v_${k}`);
       }
     });
 
+    // Keys here hold no '-': memcached 1.6's incr/decr of a counter >= 2^63 scans past the value
+    // for a '-' (util.c safe_strtoull) and fails with 9 when old bytes nearby hold one.
     test('incr/decr: 16 when missing, exact 64-bit values, decr clamps at 0, incr wraps', async () => {
-      await rejectsWith(client.incr('ctr-missing', 1), Rc.NOTFOUND);
-      await rejectsWith(client.decr('ctr-missing', 1), Rc.NOTFOUND);
+      await rejectsWith(client.incr('ctr_missing', 1), Rc.NOTFOUND);
+      await rejectsWith(client.decr('ctr_missing', 1), Rc.NOTFOUND);
       await client.set('ctr', '10');
       assert.equal(await client.incr('ctr', 5), 15n);
       assert.equal(await client.decr('ctr', 3), 12n);
@@ -162,32 +164,32 @@ for (const protocol of ['text', 'binary'] as const) {
     });
 
     test('incr with an initial value creates the counter, then counts', async () => {
-      assert.equal(await client.incr('init-ctr', 5, { initial: 100 }), 100n);
-      assert.equal(await client.incr('init-ctr', 5, { initial: 100 }), 105n);
-      assert.equal(await client.decr('init-ctr2', 1, { initial: 7n }), 7n);
+      assert.equal(await client.incr('init_ctr', 5, { initial: 100 }), 100n);
+      assert.equal(await client.incr('init_ctr', 5, { initial: 100 }), 105n);
+      assert.equal(await client.decr('init_ctr2', 1, { initial: 7n }), 7n);
     });
 
     test('touch: 16 when missing; changes the TTL of an existing key', async () => {
-      await rejectsWith(client.touch('touch-missing', 10), Rc.NOTFOUND);
-      await client.set('touch-k', 'v', { ttl: 1000 });
-      await client.touch('touch-k', 1);
-      assert.equal((await client.get('touch-k'))?.value.toString(), 'v');
+      await rejectsWith(client.touch('touch_missing', 10), Rc.NOTFOUND);
+      await client.set('touch_k', 'v', { ttl: 1000 });
+      await client.touch('touch_k', 1);
+      assert.equal((await client.get('touch_k'))?.value.toString(), 'v');
       await new Promise((r) => setTimeout(r, 2100));
-      assert.equal(await client.get('touch-k'), null);
+      assert.equal(await client.get('touch_k'), null);
     });
 
     test('TTL: a value set with ttl 1 is gone after 2 s', async () => {
-      await client.set('ttl-k', 'soon gone', { ttl: 1 });
-      assert.equal((await client.get('ttl-k'))?.value.toString(), 'soon gone');
+      await client.set('ttl_k', 'soon gone', { ttl: 1 });
+      assert.equal((await client.get('ttl_k'))?.value.toString(), 'soon gone');
       await new Promise((r) => setTimeout(r, 2100));
-      assert.equal(await client.get('ttl-k'), null);
+      assert.equal(await client.get('ttl_k'), null);
     });
 
     test('a value over the server item size: 37 E2BIG, and the connection still works', async () => {
       await rejectsWith(client.set('big', Buffer.alloc(1024 * 1024 + 1, 0x61)), Rc.E2BIG);
       assert.equal(await client.get('big'), null);
-      await client.set('after-big', 'ok');
-      assert.equal((await client.get('after-big'))?.value.toString(), 'ok');
+      await client.set('after_big', 'ok');
+      assert.equal((await client.get('after_big'))?.value.toString(), 'ok');
     });
 
     test('bad keys get 33 and are never sent', async () => {
@@ -227,26 +229,26 @@ for (const protocol of ['text', 'binary'] as const) {
 
     test('pipelining: 2000 concurrent requests all answered correctly', async () => {
       const n = 2000;
-      await Promise.all(Array.from({ length: n }, (_, i) => client.set(`pipe-${i}`, `value-${i}`)));
-      const values = await Promise.all(Array.from({ length: n }, (_, i) => client.get(`pipe-${i}`)));
-      values.forEach((item, i) => assert.equal(item?.value.toString(), `value-${i}`));
-      await client.set('pipe-ctr', '0');
-      await Promise.all(Array.from({ length: n }, () => client.incr('pipe-ctr', 1)));
-      assert.equal(await client.incr('pipe-ctr', 0), BigInt(n));
+      await Promise.all(Array.from({ length: n }, (_, i) => client.set(`pipe_${i}`, `value_${i}`)));
+      const values = await Promise.all(Array.from({ length: n }, (_, i) => client.get(`pipe_${i}`)));
+      values.forEach((item, i) => assert.equal(item?.value.toString(), `value_${i}`));
+      await client.set('pipe_ctr', '0');
+      await Promise.all(Array.from({ length: n }, () => client.incr('pipe_ctr', 1)));
+      assert.equal(await client.incr('pipe_ctr', 0), BigInt(n));
     });
 
     test('large values (512 KiB) round-trip among small ones', async () => {
       const big = Buffer.alloc(512 * 1024);
       for (let i = 0; i < big.length; i++) big[i] = (i * 7) & 0xff;
-      const ops = [client.set('big-ok', big), client.set('small-1', 'a'), client.get('small-1')];
+      const ops = [client.set('big_ok', big), client.set('small_1', 'a'), client.get('small_1')];
       await Promise.all(ops);
-      assert.deepEqual((await client.get('big-ok'))?.value, big);
+      assert.deepEqual((await client.get('big_ok'))?.value, big);
     });
 
     test('flush empties the server', async () => {
-      await client.set('to-flush', 'x');
+      await client.set('to_flush', 'x');
       await client.flush();
-      assert.equal(await client.get('to-flush'), null);
+      assert.equal(await client.get('to_flush'), null);
     });
   });
 }
