@@ -410,3 +410,36 @@ describe('dialplan: config switches', () => {
     }
   });
 });
+
+describe('every command with missing, empty and oversized arguments', () => {
+  test('127 without arguments or with an empty key, 126 for an oversized key, 125 for an oversized value; the call goes on', async () => {
+    const { COMMANDS } = await import('../../src/dialplan/registry.js');
+    const { recordRow } = await import('../support/agi-load.js');
+    const d = await startDaemon('[general]\n');
+    const seen: string[] = [];
+    try {
+      for (const command of COMMANDS) {
+        const takesVar = command.name === 'mcdget';
+        const key = (k: string): string[] => (takesVar ? ['V', k] : [k]);
+        const takesValue = command.arguments.some((a) => a.name === 'value');
+        const cases: Array<[string, string[], string]> = [
+          ['no arguments', [], '127'],
+          ['empty key', key(''), '127'],
+          ['oversized key', key('k'.repeat(65)), '126'],
+        ];
+        if (takesValue) cases.push(['oversized value', [...key('k'), 'x'.repeat(4097)], '125']);
+        for (const [what, args, code] of cases) {
+          const ch = new FakeChannel();
+          const run = await ch.agi(d.url(command.name), args);
+          assert.equal(run.status, 'SUCCESS', `${command.name} ${what}`);
+          assert.equal(ch.getVar('MCDRESULT'), code, `${command.name} ${what}`);
+          seen.push(`${command.name}/${what}:${code}`);
+        }
+      }
+      assert.equal(await d.daemon.backend.get('k'), null, 'nothing was written');
+      recordRow({ area: 'agi', case: 'every command with missing, empty, oversized arguments', done: `${COMMANDS.length} commands × (no arguments, empty key, 65-byte key, 4097-byte value where one is taken)`, measured: `${seen.length} calls: 127 / 126 / 125 as expected; nothing written`, outcome: 'refused with the code, the call goes on' });
+    } finally {
+      await d.stop();
+    }
+  });
+});
