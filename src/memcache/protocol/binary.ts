@@ -216,7 +216,9 @@ export class BinaryDecoder {
     const opcode = rb.byteAt(1);
     const status = rb.readUInt16BE(6);
     const opaque = rb.readUInt32BE(12);
-    const cas = rb.readBigUInt64BE(16);
+    // CAS uniques are small counters: one BigInt from a number is cheaper than a 64-bit read.
+    const casHigh = rb.readUInt32BE(16);
+    const cas = casHigh === 0 ? BigInt(rb.readUInt32BE(20)) : rb.readBigUInt64BE(16);
     rb.skip(HEADER_BYTES);
     const body = bodyLength === 0 ? EMPTY : rb.copy(bodyLength);
     rb.skip(bodyLength);
