@@ -20,3 +20,4 @@ export type { Protocol, SaslCredentials, SocketFactory, TlsSettings, Address } f
 export { MemcachedError, Rc, rcName, rcText, allRcs, type RcName } from './util/errors.js';
 export { loadSettings, defaultSettings, ConfigError, CONFIG_DEFAULTS, type Settings } from './config/settings.js';
 export { clientOptionsFromSettings } from './daemon/client-options.js';
+export { MemoryStore, type MemoryStoreOptions } from './store/memory-store.js';

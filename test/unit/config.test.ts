@@ -777,3 +777,14 @@ describe('isPermitted (FastAGI access rules)', () => {
     assert.ok(isPermitted('', defaultSettings().agi));
   });
 });
+
+describe('memcached.conf.sample (shipped)', () => {
+  it('loads without a warning and every value it shows is the default', async () => {
+    const { loadSettings, defaultSettings } = await import('../../src/config/settings.js');
+    const { join } = await import('node:path');
+    const { repoRoot } = await import('../support/fixtures.js');
+    const sample = loadSettings(join(repoRoot(), 'memcached.conf.sample'));
+    assert.deepEqual(sample.warnings, []);
+    assert.deepEqual({ ...sample, source: null }, defaultSettings());
+  });
+});
