@@ -36,9 +36,13 @@ const DIFFERENT_ON_PURPOSE: Record<string, string> = {
   'server-silent-ascii': 'needs a listener that never answers; the SIGSTOP fault tests cover it',
 };
 
-const cases = readJsonFixture<{ cases: Case[] }>('vectors', 'behaviour.json').cases.filter(
-  (c) => (c.protocol === 'ascii' || c.protocol === 'ascii+verify_key') && c.steps.some((s) => s.call?.startsWith('memcached_')),
-);
+// Cases with counters >= 2^63 run first, on a memcached with nothing stored yet: memcached 1.6's
+// incr/decr of such a counter scans past the value for a '-' (util.c safe_strtoull), and the
+// vectors' keys, left in reused memory by other cases, hold one.
+const bigCounter = (c: Case): boolean => JSON.stringify(c.steps).includes('1844674407370955');
+const cases = readJsonFixture<{ cases: Case[] }>('vectors', 'behaviour.json')
+  .cases.filter((c) => (c.protocol === 'ascii' || c.protocol === 'ascii+verify_key') && c.steps.some((s) => s.call?.startsWith('memcached_')))
+  .sort((a, b) => Number(bigCounter(b)) - Number(bigCounter(a)));
 
 function keyOf(call: string): string {
   const placeholder = /key="<(\d+)-byte key>"/.exec(call);
