@@ -72,11 +72,6 @@ export class AgiDecoder {
     this.#maxBlockLines = options.maxBlockLines ?? 256;
   }
 
-  /** Bytes held that do not yet form a line. */
-  get pendingBytes(): number {
-    return this.#in.available;
-  }
-
   feed(chunk: Buffer): void {
     this.#in.append(chunk);
   }

@@ -77,15 +77,11 @@ export class AgiServer {
     const lingered = new Promise<void>((resolve) => setTimeout(resolve, lingerMs));
     const drained = Promise.all([...this.#sessions].map((s) => s.done));
     let cut: NodeJS.Timeout | undefined;
-    const deadline = new Promise<void>((resolve) => {
-      cut = setTimeout(() => {
-        for (const socket of this.#sockets) socket.destroy();
-        resolve();
-      }, graceMs);
-    });
+    const deadline = new Promise<void>((resolve) => (cut = setTimeout(resolve, graceMs)));
     await Promise.race([Promise.all([drained, lingered]), deadline]);
     clearTimeout(cut);
     const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    // Past the grace period whatever is left is cut (busy refusals still closing, too).
     for (const socket of this.#sockets) socket.destroy();
     await closed;
   }

@@ -81,10 +81,6 @@ export class AgiSession {
     return this.#strays;
   }
 
-  get closed(): boolean {
-    return this.#closedReason !== null;
-  }
-
   /** Resolves when the socket is closed. */
   get done(): Promise<void> {
     return this.#done;

@@ -114,8 +114,7 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
         if (rest.length > 0) throw new UsageError(`check takes no arguments`);
         return await runCheck(configPath, io);
       default:
-        io.err(`res-memcached: ${verb} is not available yet\n`);
-        return 1;
+        throw new UsageError(`unknown verb ${JSON.stringify(verb)}`);
     }
   } catch (err) {
     if (err instanceof UsageError) {

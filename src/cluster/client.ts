@@ -10,7 +10,8 @@ import { channel } from 'node:diagnostics_channel';
 import { MemcachedError, Rc, rcText } from '../util/errors.js';
 import { keyBytes } from '../util/keys.js';
 import { Connection, settle, type Address, type PendingRequest, type Protocol, type SaslCredentials, type SocketFactory, type TlsSettings } from '../memcache/connection.js';
-import { UINT64_MAX, type Command, type Item, type Outcome, type StoreMode } from '../memcache/protocol/command.js';
+import type { Command, Item, Outcome, StoreMode } from '../memcache/protocol/command.js';
+import { checkCas, checkFlags, checkKeyPrefix, checkTtl, toUint64 } from '../util/request-rules.js';
 import { CLIENT_DEFAULTS } from './defaults.js';
 import { ServerHealth } from './health.js';
 import type { DistributionName, HashName, ServerSpec } from './names.js';
@@ -82,7 +83,6 @@ export interface ServerEvent {
 const serverChannel = channel('res-memcached:server');
 
 const MAX_KEYS_PER_GET = 100;
-const MAX_UINT32 = 0xffffffff;
 
 interface Server {
   readonly index: number;
@@ -106,7 +106,7 @@ export class Client {
     const o = { ...CLIENT_DEFAULTS, ...stripUndefined(options) };
     this.#protocol = o.protocol;
     this.#prefix = Buffer.from(o.keyPrefix ?? '', 'utf8');
-    validatePrefix(this.#prefix);
+    checkKeyPrefix(this.#prefix);
     this.#hashWithPrefix = o.hashWithPrefix ?? false;
     const addresses = o.servers.map((s) => (typeof s === 'string' ? parseServerAddress(s) : s));
     this.#specs = addresses.map((a) => ({ host: a.host, port: a.port, weight: Math.max(1, a.weight) }));
@@ -237,11 +237,14 @@ export class Client {
 
   /** Stores only if the item still has `cas`; rejects with 12 DATA_EXISTS if it changed, 16 if it is gone. */
   cas(key: string | Buffer, value: string | Buffer, cas: bigint, options?: StoreOptions): Promise<void> {
-    // 0 is "no CAS" in the binary protocol (a plain set) but a value in the text one: refuse it
-    // so both protocols answer alike.
-    if (cas <= 0n || cas > UINT64_MAX) return Promise.reject(new MemcachedError(Rc.INVALID_ARGUMENTS, 'a CAS value is 1 .. 2^64-1, from gets()'));
+    try {
+      checkCas(cas);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     return this.#store('cas', key, value, options, cas);
   }
+
 
   /** Rejects with 16 NOTFOUND when the key is missing. */
   delete(key: string | Buffer): Promise<void> {
@@ -318,10 +321,7 @@ export class Client {
   }
 
   #pick(route: Buffer): number {
-    if (this.#servers.length === 1) {
-      const health = this.#servers[0]!.health;
-      return health.healthy || health.state(Date.now()) !== 'ejected' ? 0 : -1;
-    }
+    if (this.#servers.length === 1) return this.#servers[0]!.health.ejected ? -1 : 0;
     return this.#router.indexFor(route);
   }
 
@@ -355,7 +355,7 @@ export class Client {
       if (this.#closed) return settleWith({ rc: Rc.CONNECTION_FAILURE, text: 'client is closed' });
       if (index < 0) return settleWith({ rc: this.#servers.length === 0 ? Rc.NO_SERVERS : Rc.SERVER_MARKED_DEAD });
       const server = this.#servers[index]!;
-      const refusal = server.health.healthy ? Rc.SUCCESS : server.health.admit(Date.now());
+      const refusal = server.health.admitNow();
       if (refusal !== Rc.SUCCESS) return settleWith({ rc: refusal });
       server.conn.enqueue({ cmd, opaque: 0, deadline: 0, out: { rc: Rc.SUCCESS }, resolve: settleWith });
     });
@@ -365,8 +365,7 @@ export class Client {
     let flags: number;
     let ttl: number;
     try {
-      flags = options?.flags ?? 0;
-      if (!Number.isInteger(flags) || flags < 0 || flags > MAX_UINT32) throw new MemcachedError(Rc.INVALID_ARGUMENTS, 'flags must be a 32-bit unsigned integer');
+      flags = checkFlags(options?.flags ?? 0);
       ttl = checkTtl(options?.ttl ?? 0);
     } catch (err) {
       return Promise.reject(err);
@@ -426,13 +425,13 @@ export class Client {
       this.#rebuildRouter();
       publish({ server: server.address.text, event: 'ejected', rc, failures: server.health.failures });
       this.#scheduleProbe(server);
-    } else if (server.health.state(Date.now()) === 'ejected') {
+    } else if (server.health.ejected) {
       this.#scheduleProbe(server);
     }
     for (const req of unsent) {
       // Never written: with the server ejected its keys have a new home, so nothing is lost.
       const target = ejected ? this.#rerouteTarget(req.cmd) : -1;
-      if (target >= 0 && target !== server.index && this.#servers[target]!.health.admit(Date.now()) === Rc.SUCCESS) {
+      if (target >= 0 && target !== server.index && this.#servers[target]!.health.admitNow() === Rc.SUCCESS) {
         this.#servers[target]!.conn.enqueue(req);
       } else {
         settle(req, rc, error.message);
@@ -449,8 +448,7 @@ export class Client {
   }
 
   #rebuildRouter(): void {
-    const now = Date.now();
-    const live = this.#servers.map((s) => s.health.state(now) !== 'ejected');
+    const live = this.#servers.map((s) => !s.health.ejected);
     this.#router = live.every(Boolean) ? new Router(this.#specs, this.#routerOptions) : new Router(this.#specs, this.#routerOptions, live);
   }
 
@@ -463,7 +461,7 @@ export class Client {
       if (this.#closed) return;
       // The probe bypasses admit(): it is the retry.
       void server.conn.send({ op: 'version' }).then((out) => {
-        if (out.rc !== Rc.SUCCESS && server.health.state(Date.now()) === 'ejected') this.#scheduleProbe(server);
+        if (out.rc !== Rc.SUCCESS && server.health.ejected) this.#scheduleProbe(server);
       });
     }, delay);
     server.probe.unref();
@@ -495,27 +493,6 @@ function expectSuccess(out: Outcome): void {
 function errorOf(out: Outcome): MemcachedError {
   const message = out.text ? `${rcText(out.rc)}: ${out.text}` : rcText(out.rc);
   return new MemcachedError(out.rc, message, out.text === undefined ? undefined : { serverText: out.text });
-}
-
-function checkTtl(ttl: number): number {
-  if (!Number.isInteger(ttl) || ttl < 0 || ttl > MAX_UINT32) {
-    throw new MemcachedError(Rc.INVALID_ARGUMENTS, `TTL must be an integer from 0 to ${MAX_UINT32} seconds`);
-  }
-  return ttl;
-}
-
-function toUint64(n: bigint | number, what: string): bigint {
-  const v = typeof n === 'bigint' ? n : Number.isSafeInteger(n) ? BigInt(n) : -1n;
-  if (v < 0n || v > UINT64_MAX) throw new MemcachedError(Rc.INVALID_ARGUMENTS, `${what} must be an integer from 0 to ${UINT64_MAX}`);
-  return v;
-}
-
-/** libmemcached's namespace rules (src/libmemcached/namespace.cc): printable ASCII, at most 127 bytes. */
-function validatePrefix(prefix: Buffer): void {
-  if (prefix.length > 127) throw new MemcachedError(Rc.KEY_TOO_BIG, 'key prefix is longer than 127 bytes');
-  for (const b of prefix) {
-    if (b <= 0x20 || b >= 0x7f) throw new MemcachedError(Rc.BAD_KEY_PROVIDED, 'key prefix holds a space, control or non-ASCII byte');
-  }
 }
 
 function toConnectAddress(a: ServerAddress): Address {

@@ -38,14 +38,18 @@ export class ServerHealth {
     return this.#retryAt;
   }
 
-  /** No failure on record: requests go through without looking at the clock. */
-  get healthy(): boolean {
-    return this.#failures === 0 && !this.#ejected;
+  get ejected(): boolean {
+    return this.#ejected;
   }
 
   state(now: number): HealthState {
     if (this.#ejected) return 'ejected';
     return now < this.#retryAt ? 'disabled' : 'up';
+  }
+
+  /** admit() at the current time; with no failure on record it does not read the clock (the hot path). */
+  admitNow(): number {
+    return this.#failures === 0 && !this.#ejected ? Rc.SUCCESS : this.admit(Date.now());
   }
 
   /** 0 when a request may go to the server now, else the code to answer with at once. */

@@ -16,6 +16,8 @@ import { ConfigError, parseConfigFile, sectionsNamed, type ConfigEntry, type Par
 import { CidrError, isLoopback, parseCidr, parseIp, type Cidr } from './cidr.js';
 
 import { CLIENT_DEFAULTS } from '../cluster/defaults.js';
+import { MAX_EXPTIME as MAX_TTL, MAX_KEY_PREFIX_BYTES } from '../util/request-rules.js';
+export { MAX_EXPTIME as MAX_TTL, MAX_KEY_PREFIX_BYTES } from '../util/request-rules.js';
 export { ConfigError } from './asterisk-conf.js';
 
 export interface ServerAddress extends ClusterServerAddress {
@@ -134,10 +136,6 @@ export const CONFIG_DEFAULTS = {
   },
 } as const;
 
-/** Largest TTL memcached takes (a signed 32-bit exptime; above 30 days it is a Unix time). */
-export const MAX_TTL = 2_147_483_647;
-/** libmemcached's namespace limit (MEMCACHED_PREFIX_KEY_MAX_SIZE - 1). */
-export const MAX_KEY_PREFIX_BYTES = 127;
 /** memcached's own key limit. */
 export const MEMCACHED_MAX_KEY = 250;
 

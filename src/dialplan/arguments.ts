@@ -4,12 +4,10 @@
 // not be a single memcached word.
 
 import { Rc } from '../util/errors.js';
-import { MAX_KEY_BYTES } from '../util/keys.js';
+import { hasForbiddenKeyByte, MAX_KEY_BYTES } from '../util/keys.js';
+import { MAX_EXPTIME, UINT64_MAX } from '../util/request-rules.js';
 import type { Limits, Refusal } from './invocation.js';
 
-export const UINT64_MAX = (1n << 64n) - 1n;
-/** memcached's exptime is a signed 32-bit number. */
-export const MAX_TTL = 2_147_483_647;
 
 const COMMA = Buffer.from(',');
 
@@ -23,9 +21,7 @@ export function keyArgument(args: readonly Buffer[], index: number, limits: Limi
   if (key === undefined || key.length === 0) return refusal(Rc.ARGUMENT_NEEDED, 'a key is needed');
   if (key.length > limits.maxKeyLength) return refusal(Rc.KEY_TOO_LONG, `the key is ${key.length} bytes, longer than max_key_length=${limits.maxKeyLength}`);
   if (key.length + limits.keyPrefixBytes > MAX_KEY_BYTES) return refusal(Rc.KEY_TOO_LONG, `keyprefix + key is longer than memcached's ${MAX_KEY_BYTES} bytes`);
-  for (const b of key) {
-    if (b <= 0x20 || b === 0x7f) return refusal(Rc.BAD_KEY_PROVIDED, 'the key holds whitespace or a control character');
-  }
+  if (hasForbiddenKeyByte(key)) return refusal(Rc.BAD_KEY_PROVIDED, 'the key holds whitespace or a control character');
   return key;
 }
 
@@ -64,7 +60,7 @@ export function parseTtl(text: string | Buffer | undefined): number | null {
   const s = typeof text === 'string' ? text : text.toString('latin1');
   if (!/^[0-9]{1,10}$/.test(s)) return null;
   const n = Number(s);
-  return n <= MAX_TTL ? n : null;
+  return n <= MAX_EXPTIME ? n : null;
 }
 
 /** A dialplan variable name this module will write: letters, digits, '_' (a leading '_'/'__' makes it inherited). */

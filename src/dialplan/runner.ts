@@ -124,7 +124,7 @@ class CommandRun {
       else ({ ttl, note: ttlNote } = await this.#readMcdTtl(fallback));
     }
     if (invocation.mutates && !this.#synced) await this.#sync([]);
-    if (this.#synced && this.#session.strayLines > 0) return this.#smuggled(invocation);
+    if (this.#synced && this.#session.strayLines > 0) return this.#finish(invocation.outputs, Rc.INVALID_ARGUMENTS, this.#smuggledReason());
 
     const { rc, values, reason } = await this.#run(invocation, backend, ttl);
     const outcome = await this.#finish(invocation.outputs, rc, reason, values);
@@ -165,42 +165,53 @@ class CommandRun {
     let expr = this.#nonce;
     for (const [name, value] of inline) expr += `\${SET(${name}=${value.toString('latin1')})}`;
     expr += extra;
-    const prefix = `${this.#nonce}`;
+    const nonce = this.#nonce;
     const answer = await this.#session.command(
       encodeCommand('GET', 'FULL', 'VARIABLE', Buffer.from(expr, 'latin1')),
-      (a: AgiAnswer) => a.code === 200 && a.data !== null && a.data.toString('latin1').startsWith(prefix),
+      (a: AgiAnswer) => a.code === 200 && a.data !== null && a.data.toString('latin1', 0, nonce.length) === nonce,
     );
     this.#synced = true;
-    return answer.data!.toString('latin1').slice(prefix.length);
+    return answer.data!.toString('latin1', nonce.length);
   }
 
-  #smuggled(invocation: Invocation): Promise<Outcome> {
-    return this.#finish(invocation.outputs, Rc.INVALID_ARGUMENTS, `${this.#session.strayLines} stray line(s) after the environment: an argument held a line feed`);
+  #smuggledReason(): string {
+    return `${this.#session.strayLines} stray line(s) after the environment: an argument held a line feed`;
+  }
+
+  #resultValue(rc: number): Buffer {
+    return Buffer.from(resultText(rc, this.#settings.resultFormat), 'latin1');
   }
 
   /** Writes the outputs ("" when the command failed) and MCDRESULT. */
   async #finish(outputs: readonly string[], rc: number, reason: string | undefined, values: readonly Buffer[] = []): Promise<Outcome> {
     const wasSynced = this.#synced;
-    let assignments = outputs.map((name, i) => [name, rc === Rc.SUCCESS ? values[i] ?? EMPTY : EMPTY] as const);
-    const tooLong = assignments.find(([name, value]) => !isInline(value) && setVariable(name, value).length > AGI_MAX_COMMAND_BYTES);
-    if (tooLong !== undefined) {
-      rc = Rc.VALUE_TOO_LONG;
-      reason = `the value does not fit Asterisk's ${AGI_MAX_COMMAND_BYTES}-byte command line`;
-      assignments = outputs.map((name) => [name, EMPTY] as const);
+    const cleared = outputs.map((name) => [name, EMPTY] as const);
+    // Each output rides inline in the synchronising command, or needs a SET VARIABLE of its own.
+    let inline: Array<readonly [string, Buffer]> = [];
+    let quoted: Buffer[] = [];
+    if (rc !== Rc.SUCCESS) inline = cleared;
+    else {
+      outputs.forEach((name, i) => {
+        const value = values[i] ?? EMPTY;
+        if (isInline(value)) inline.push([name, value]);
+        else quoted.push(setVariable(name, value));
+      });
+      if (quoted.some((line) => line.length > AGI_MAX_COMMAND_BYTES)) {
+        rc = Rc.VALUE_TOO_LONG;
+        reason = `the value does not fit Asterisk's ${AGI_MAX_COMMAND_BYTES}-byte command line`;
+        inline = cleared;
+        quoted = [];
+      }
     }
-    const inline = assignments.filter(([, v]) => isInline(v));
-    const quoted = assignments.filter(([, v]) => !isInline(v));
-    const result = Buffer.from(resultText(rc, this.#settings.resultFormat), 'latin1');
     try {
-      await this.#sync([...inline, ['MCDRESULT', result]]);
+      await this.#sync([...inline, ['MCDRESULT', this.#resultValue(rc)]]);
       if (!wasSynced && this.#session.strayLines > 0) {
         // The read ran on cut arguments: take its result back.
-        const cleared = outputs.map((name) => [name, EMPTY] as const);
         rc = Rc.INVALID_ARGUMENTS;
-        await this.#sync([...cleared, ['MCDRESULT', Buffer.from(resultText(rc, this.#settings.resultFormat), 'latin1')]]);
-        return { rc, reason: `${this.#session.strayLines} stray line(s) after the environment: an argument held a line feed` };
+        await this.#sync([...cleared, ['MCDRESULT', this.#resultValue(rc)]]);
+        return { rc, reason: this.#smuggledReason() };
       }
-      for (const [name, value] of quoted) await this.#session.command(setVariable(name, value));
+      for (const line of quoted) await this.#session.command(line);
     } catch (err) {
       return { rc, reason: `${reason ?? rcText(rc)}; and the result could not be written back: ${(err as Error).message}` };
     }

@@ -11,6 +11,7 @@
 import type { Item } from '../memcache/protocol/command.js';
 import { MemcachedError, Rc } from '../util/errors.js';
 import { keyBytes, MAX_KEY_BYTES } from '../util/keys.js';
+import { checkCas, checkFlags, checkKeyPrefix, checkTtl, toUint64, UINT64_MAX } from '../util/request-rules.js';
 
 export interface MemoryStoreOptions {
   /** Put in front of every key, as the Client's keyPrefix (printable ASCII, at most 127 bytes). */
@@ -55,8 +56,6 @@ export const ITEM_OVERHEAD = 59;
 
 /** memcached: exptime above 30 days is an absolute Unix time. */
 const MAX_RELATIVE_TTL = 60 * 60 * 24 * 30;
-const MAX_UINT32 = 0xffffffff;
-const UINT64_MAX = 0xffff_ffff_ffff_ffffn;
 const UINT64_MOD = 0x1_0000_0000_0000_0000n;
 /** How many of the least recently used items a write looks at for expired ones before evicting. */
 const EXPIRED_SCAN_LIMIT = 64;
@@ -363,12 +362,10 @@ export class MemoryStore {
 
   /**
    * Stores only if the item still has `cas`: 12 DATA_EXISTS if it changed, 16 NOTFOUND if it is
-   * gone. A cas of 0n is never a real unique, so it answers 12 or 16 as memcached's text
-   * protocol does (the binary protocol would take it for a plain set).
+   * gone. 0n is never a unique: refused with 38, as by the Client.
    */
   async cas(key: string | Buffer, value: string | Buffer, cas: bigint, options?: MemoryStoreWriteOptions): Promise<void> {
-    if (typeof cas !== 'bigint' || cas <= 0n || cas > UINT64_MAX) throw new MemcachedError(Rc.INVALID_ARGUMENTS, 'a CAS value is 1 .. 2^64-1, from gets()');
-    this.#write('cas', key, value, options, cas);
+    this.#write('cas', key, value, options, checkCas(cas));
   }
 
   /** Rejects with 16 NOTFOUND when the key is missing. */
@@ -388,14 +385,14 @@ export class MemoryStore {
 
   /** Adds `delta`, wrapping at 2^64; 16 when missing, 9 CLIENT_ERROR when the value is not a number. */
   async incr(key: string | Buffer, delta: bigint | number = 1n): Promise<bigint> {
-    const d = toUint64(delta);
+    const d = toUint64(delta, 'delta');
     const k = this.#key(key);
     return this.#open().counter('incr', k, d);
   }
 
   /** Subtracts `delta`, stopping at 0; 16 when missing, 9 when the value is not a number. */
   async decr(key: string | Buffer, delta: bigint | number = 1n): Promise<bigint> {
-    const d = toUint64(delta);
+    const d = toUint64(delta, 'delta');
     const k = this.#key(key);
     return this.#open().counter('decr', k, d);
   }
@@ -435,8 +432,7 @@ export class MemoryStore {
   }
 
   #write(mode: StoreMode, key: string | Buffer, value: string | Buffer, options: MemoryStoreWriteOptions | undefined, cas: bigint): void {
-    const flags = options?.flags ?? 0;
-    if (!Number.isInteger(flags) || flags < 0 || flags > MAX_UINT32) throw new MemcachedError(Rc.INVALID_ARGUMENTS, 'flags must be a 32-bit unsigned integer');
+    const flags = checkFlags(options?.flags ?? 0);
     const ttl = checkTtl(options?.ttl ?? 0);
     const k = this.#key(key);
     const storage = this.#open();
@@ -484,27 +480,7 @@ function isCSpace(b: number): boolean {
   return b === 0x20 || (b >= 0x09 && b <= 0x0d);
 }
 
-/** The Client's TTL rule, so both refuse the same arguments with 38. */
-function checkTtl(ttl: number): number {
-  if (!Number.isInteger(ttl) || ttl < 0 || ttl > MAX_UINT32) {
-    throw new MemcachedError(Rc.INVALID_ARGUMENTS, `TTL must be an integer from 0 to ${MAX_UINT32} seconds`);
-  }
-  return ttl;
-}
-
-/** The Client's delta rule: a bigint 0..2^64-1 or a safe non-negative integer, else 38. */
-function toUint64(n: bigint | number): bigint {
-  const v = typeof n === 'bigint' ? n : Number.isSafeInteger(n) ? BigInt(n) : -1n;
-  if (v < 0n || v > UINT64_MAX) throw new MemcachedError(Rc.INVALID_ARGUMENTS, `delta must be an integer from 0 to ${UINT64_MAX}`);
-  return v;
-}
-
-/** The Client's prefix rules (libmemcached's namespace): printable ASCII, at most 127 bytes. */
+/** The Client's prefix rules, as the latin1 string put in front of keys. */
 function prefixOf(keyPrefix: string): string {
-  const bytes = Buffer.from(keyPrefix, 'utf8');
-  if (bytes.length > 127) throw new MemcachedError(Rc.KEY_TOO_BIG, 'key prefix is longer than 127 bytes');
-  for (const b of bytes) {
-    if (b <= 0x20 || b >= 0x7f) throw new MemcachedError(Rc.BAD_KEY_PROVIDED, 'key prefix holds a space, control or non-ASCII byte');
-  }
-  return bytes.toString('latin1');
+  return checkKeyPrefix(Buffer.from(keyPrefix, 'utf8')).toString('latin1');
 }

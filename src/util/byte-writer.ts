@@ -29,18 +29,18 @@ export class ByteWriter {
     this.#buf = next;
   }
 
-  /** Bytes written to the staging buffer since the last take (not counting large chunks). */
-  get length(): number {
-    return this.#len;
-  }
-
   /**
-   * Makes room for `n` bytes, counts them as written, and returns the staging buffer: the caller
-   * fills [length - n, length). For fixed-size headers, without a call per field.
+   * Makes room for `n` bytes, counts them as written, and returns where they start in `staging`,
+   * which the caller fills: for fixed-size headers, without a call per field.
    */
-  reserve(n: number): Buffer {
+  reserve(n: number): number {
     this.#ensure(n);
     this.#len += n;
+    return this.#len - n;
+  }
+
+  /** The buffer `reserve` offsets point into (valid until the next write). */
+  get staging(): Buffer {
     return this.#buf;
   }
 

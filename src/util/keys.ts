@@ -7,29 +7,32 @@ import { MemcachedError, Rc } from './errors.js';
 
 export const MAX_KEY_BYTES = 250;
 
-/** The key's bytes without the prefix; throws 33 when prefix + key is not a valid key. */
 /** A character that is never allowed in a key (UTF-8 never encodes other characters to these bytes). */
 const FORBIDDEN = /[\x00-\x20\x7f]/;
 
+/** True when `raw` holds a byte no key may hold: whitespace or a control byte. */
+export function hasForbiddenKeyByte(raw: Uint8Array): boolean {
+  for (let i = 0; i < raw.length; i++) {
+    const b = raw[i]!;
+    if (b <= 0x20 || b === 0x7f) return true;
+  }
+  return false;
+}
+
+/** The key's bytes without the prefix; throws 33 when prefix + key is not a valid key. */
 export function keyBytes(key: string | Buffer, prefixLength = 0): Buffer {
+  let raw: Buffer;
   if (typeof key === 'string') {
     // Checked on the string (one native scan) before it becomes bytes.
     if (FORBIDDEN.test(key)) throw new MemcachedError(Rc.BAD_KEY_PROVIDED, 'key holds whitespace or a control character');
-    const raw = Buffer.from(key, 'utf8');
-    if (raw.length === 0) throw new MemcachedError(Rc.BAD_KEY_PROVIDED, 'empty key');
-    if (raw.length + prefixLength > MAX_KEY_BYTES) {
-      throw new MemcachedError(Rc.BAD_KEY_PROVIDED, `key is longer than ${MAX_KEY_BYTES} bytes with its prefix`);
-    }
-    return raw;
+    raw = Buffer.from(key, 'utf8');
+  } else {
+    raw = key;
+    if (hasForbiddenKeyByte(raw)) throw new MemcachedError(Rc.BAD_KEY_PROVIDED, 'key holds whitespace or a control character');
   }
-  const raw = key;
   if (raw.length === 0) throw new MemcachedError(Rc.BAD_KEY_PROVIDED, 'empty key');
   if (raw.length + prefixLength > MAX_KEY_BYTES) {
     throw new MemcachedError(Rc.BAD_KEY_PROVIDED, `key is longer than ${MAX_KEY_BYTES} bytes with its prefix`);
-  }
-  for (let i = 0; i < raw.length; i++) {
-    const b = raw[i]!;
-    if (b <= 0x20 || b === 0x7f) throw new MemcachedError(Rc.BAD_KEY_PROVIDED, 'key holds whitespace or a control character');
   }
   return raw;
 }

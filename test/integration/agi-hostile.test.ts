@@ -6,11 +6,12 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { readdirSync } from 'node:fs';
-import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { FakeChannel } from '../support/fake-asterisk.js';
+import { startHangupRelay } from '../support/hangup-relay.js';
 import { startDaemon, type TestDaemon } from '../support/daemon.js';
 import { recordRow } from '../support/agi-load.js';
 
@@ -212,24 +213,9 @@ describe('HANGUP at every point of a command', () => {
         for (let at = 0; at <= commands; at++) {
           const ch = new FakeChannel();
           // A relay that hangs the channel up when the daemon's `at`-th command passes (0: at connect).
-          const relay = createServer((inbound) => {
-            if (at === 0) ch.hangup();
-            const outbound = connect({ host: '127.0.0.1', port: d.port });
-            inbound.pipe(outbound);
-            let seen = 0;
-            outbound.on('data', (chunk: Buffer) => {
-              seen += chunk.toString('latin1').split('\n').length - 1;
-              if (seen >= at && at > 0) ch.hangup();
-              inbound.write(chunk);
-            });
-            outbound.on('end', () => inbound.end());
-            inbound.on('end', () => outbound.end());
-            inbound.on('error', () => outbound.destroy());
-            outbound.on('error', () => inbound.destroy());
-          });
-          await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+          const relay = await startHangupRelay(ch, d.port, at);
           try {
-            const run = await ch.agi(`agi://127.0.0.1:${(relay.address() as AddressInfo).port}/${script}`, [...args]);
+            const run = await ch.agi(`agi://127.0.0.1:${relay.port}/${script}`, [...args]);
             // Hung up before Asterisk's AGI loop started: it runs the script "dead" and reports SUCCESS.
             assert.equal(run.status, at === 0 ? 'SUCCESS' : 'HANGUP', `${script} hung up at command ${at}`);
             assert.equal(ch.getVar('MCDRESULT'), script === 'MCD' && args[0] === 'missing' ? '16' : '0', `${script} at ${at}`);

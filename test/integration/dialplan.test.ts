@@ -6,12 +6,12 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { connect, createServer, type AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { Client } from '../../src/cluster/client.js';
 import type { CacheBackend } from '../../src/dialplan/backend.js';
 import { FakeChannel, type AgiRun } from '../support/fake-asterisk.js';
+import { startHangupRelay } from '../support/hangup-relay.js';
 import { startDaemon, type TestDaemon } from '../support/daemon.js';
 import { startMemcached, type MemcachedProcess } from '../support/memcached.js';
 
@@ -314,26 +314,11 @@ for (const backend of backends) {
       const key = k('hang');
       await cache.set(key, 'still here');
       const ch = new FakeChannel();
-      // A relay that hangs the channel up the moment the daemon's first command is on its way,
-      // so Asterisk's HANGUP notification reaches the daemon before the answer.
-      const relay = createServer((inbound) => {
-        const outbound = connect({ host: '127.0.0.1', port: d.port });
-        inbound.pipe(outbound);
-        let first = true;
-        outbound.on('data', (chunk: Buffer) => {
-          if (first) ch.hangup();
-          first = false;
-          inbound.write(chunk);
-        });
-        outbound.on('end', () => inbound.end());
-        inbound.on('end', () => outbound.end());
-        inbound.on('error', () => outbound.destroy());
-        outbound.on('error', () => inbound.destroy());
-      });
-      await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+      // Hung up the moment the daemon's first command is on its way, so Asterisk's HANGUP
+      // notification reaches the daemon before the answer.
+      const relay = await startHangupRelay(ch, d.port, 1);
       try {
-        const port = (relay.address() as AddressInfo).port;
-        const run = await ch.agi(`agi://127.0.0.1:${port}/MCD`, [key]);
+        const run = await ch.agi(`agi://127.0.0.1:${relay.port}/MCD`, [key]);
         assert.equal(run.status, 'HANGUP');
         const hangups = run.transcript.filter((e) => e.dir === 'event' && e.what === 'hangup-sent');
         assert.equal(hangups.length, 2, 'one HANGUP when the channel hung up, one at the end of the session');

@@ -6,24 +6,15 @@ import assert from 'node:assert/strict';
 import { afterEach, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client } from '../../src/cluster/client.js';
-import { MemcachedError, Rc } from '../../src/util/errors.js';
+import { Rc } from '../../src/util/errors.js';
 import { freePort, startMemcached, type MemcachedProcess } from '../support/memcached.js';
+import { codeOf } from '../support/wait.js';
 
 const TIMEOUT_MS = 400;
 const CONNECT_TIMEOUT_MS = 300;
 const RETRY_MS = 600;
 const SLACK_MS = 400;
 const CONNECTION_LOST: number[] = [Rc.CONNECTION_FAILURE, Rc.WRITE_FAILURE, Rc.READ_FAILURE];
-
-async function codeOf(p: Promise<unknown>): Promise<number> {
-  try {
-    await p;
-    return Rc.SUCCESS;
-  } catch (err) {
-    if (err instanceof MemcachedError) return err.rc;
-    throw err;
-  }
-}
 
 async function timed<T>(p: Promise<T>): Promise<{ value: T; ms: number }> {
   const start = performance.now();

@@ -8,7 +8,8 @@ import { createServer, type AddressInfo, type Server, type Socket } from 'node:n
 import { after, before, describe, test } from 'node:test';
 
 import { Client } from '../../src/cluster/client.js';
-import { MemcachedError, Rc } from '../../src/util/errors.js';
+import { Rc } from '../../src/util/errors.js';
+import { codeOf, waitFor } from '../support/wait.js';
 import { recordRow } from '../support/agi-load.js';
 
 type Reply = (request: Buffer, socket: Socket) => void;
@@ -35,24 +36,6 @@ class LyingServer {
 
   close(): Promise<void> {
     return new Promise((resolve) => this.#server.close(() => resolve()));
-  }
-}
-
-async function codeOf(promise: Promise<unknown>): Promise<number> {
-  try {
-    await promise;
-  } catch (err) {
-    assert.ok(err instanceof MemcachedError, `a MemcachedError, got ${String(err)}`);
-    return err.rc;
-  }
-  return Rc.SUCCESS;
-}
-
-async function waitFor(check: () => boolean, ms = 2000): Promise<void> {
-  const until = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > until) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 10));
   }
 }
 

@@ -17,6 +17,7 @@ import { codeCounts, longestMs, recordRow, startLoad, type SessionRecord } from 
 import { startDaemon } from '../support/daemon.js';
 import { FakeChannel } from '../support/fake-asterisk.js';
 import { repoRoot } from '../support/fixtures.js';
+import { waitFor } from '../support/wait.js';
 import { freePort, startMemcached } from '../support/memcached.js';
 
 const TIMEOUTS = 'connect_timeout=300\ntimeout=500\nretry_timeout=1\nserver_failure_limit=2\n';
@@ -25,14 +26,6 @@ const SESSION_BOUND_MS = 300 + 500 + 700;
 
 const dir = mkdtempSync(join(tmpdir(), 'res-memcached-reliability-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
-
-async function waitFor(check: () => boolean, ms: number, what: string): Promise<void> {
-  const until = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > until) throw new Error(`${what}: not within ${ms} ms`);
-    await sleep(20);
-  }
-}
 
 const fmt = (counts: Record<string, number>): string => Object.entries(counts).map(([k, v]) => `${k}×${v}`).join(' ');
 

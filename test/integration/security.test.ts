@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
 import { Client } from '../../src/cluster/client.js';
-import { MemcachedError, Rc } from '../../src/util/errors.js';
+import { Rc } from '../../src/util/errors.js';
+import { codeOf } from '../support/wait.js';
 import { FakeChannel } from '../support/fake-asterisk.js';
 import { startDaemon } from '../support/daemon.js';
 import { startMemcached, type MemcachedProcess } from '../support/memcached.js';
@@ -21,16 +22,6 @@ const dir = mkdtempSync(join(tmpdir(), 'res-memcached-security-'));
 // memcached drops root for `nobody`: it must be able to read the SASL files and certificates.
 execFileSync('chmod', ['755', dir]);
 after(() => rmSync(dir, { recursive: true, force: true }));
-
-async function codeOf(promise: Promise<unknown>): Promise<number> {
-  try {
-    await promise;
-  } catch (err) {
-    assert.ok(err instanceof MemcachedError, `a MemcachedError, got ${String(err)}`);
-    return err.rc;
-  }
-  return Rc.SUCCESS;
-}
 
 describe('SASL (memcached -S, PLAIN, binary protocol)', () => {
   let mc: MemcachedProcess;

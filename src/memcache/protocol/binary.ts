@@ -72,8 +72,8 @@ function header(
   opaque: number,
   cas: bigint,
 ): void {
-  const b = w.reserve(HEADER_BYTES);
-  const at = w.length - HEADER_BYTES;
+  const at = w.reserve(HEADER_BYTES);
+  const b = w.staging;
   b[at] = REQUEST_MAGIC;
   b[at + 1] = opcode;
   b[at + 2] = keyLength >>> 8;

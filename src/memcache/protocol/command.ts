@@ -55,4 +55,4 @@ export interface Outcome {
   cursor?: number;
 }
 
-export const UINT64_MAX = 0xffff_ffff_ffff_ffffn;
+export { UINT64_MAX } from '../../util/request-rules.js';
