@@ -47,9 +47,12 @@ export async function runServe(configPath: string | undefined, logLevel: string)
 
 function reloadFrom(configPath: string | undefined, daemon: Daemon, log: Logger): void {
   log.info({ config: configPath ?? daemon.settings.source }, 'SIGHUP received: reloading the configuration');
-  try {
-    daemon.reload(readSettings(configPath));
-  } catch (err) {
+  const refused = (err: unknown): void => {
     log.error({ err: { message: (err as Error).message } }, `reload refused, the running configuration is kept: ${(err as Error).message}`);
+  };
+  try {
+    daemon.reload(readSettings(configPath)).catch(refused);
+  } catch (err) {
+    refused(err);
   }
 }

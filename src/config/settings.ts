@@ -64,6 +64,19 @@ export interface AgiSettings {
   answerTimeoutMs: number;
 }
 
+/** Where and how often the embedded store is saved (embedded_snapshot=, embedded_snapshot_interval=). */
+export interface SnapshotSettings {
+  /** Absolute path of the snapshot file. */
+  path: string;
+  /**
+   * False for the built-in default path, which a daemon that may not write there (not run as a
+   * service) replaces with one in the user's state directory; true for a path the config names.
+   */
+  configured: boolean;
+  /** Background snapshots this often (ms); 0: only when the daemon stops. */
+  intervalMs: number;
+}
+
 export interface ConfigWarning {
   file: string;
   line: number;
@@ -90,6 +103,8 @@ export interface Settings {
   resultFormat: ResultFormat;
   /** Memory cap of the embedded store (bytes), used when there is no server=. */
   embeddedMaxBytes: number;
+  /** null: the embedded store is not saved (embedded_snapshot=no). */
+  embeddedSnapshot: SnapshotSettings | null;
   sasl: { username: string; password: string } | null;
   tls: TlsSettings;
   agi: AgiSettings;
@@ -123,6 +138,10 @@ export const CONFIG_DEFAULTS = {
     result_format: 'number',
     /** MiB. */
     embedded_max_memory: 64,
+    /** Where a service keeps its state (systemd's StateDirectory=res-memcached). */
+    embedded_snapshot: '/var/lib/res-memcached/store.snapshot',
+    /** Seconds. */
+    embedded_snapshot_interval: 60,
     tls: false,
     tls_verify: true,
   },
@@ -143,7 +162,7 @@ const GENERAL_KEYS = new Set([
   'ttl', 'binary_proto', 'hash', 'keyprefix', 'server', 'distribution', 'hash_with_prefix',
   'connect_timeout', 'timeout', 'retry_timeout', 'server_failure_limit', 'remove_failed_servers',
   'max_key_length', 'max_value_length', 'counter_ttl', 'result_format', 'sasl_username',
-  'sasl_password', 'embedded_max_memory', 'tls', 'tls_ca', 'tls_cert', 'tls_key', 'tls_verify', 'tls_servername',
+  'sasl_password', 'embedded_max_memory', 'embedded_snapshot', 'embedded_snapshot_interval', 'tls', 'tls_ca', 'tls_cert', 'tls_key', 'tls_verify', 'tls_servername',
 ]);
 const AGI_KEYS = new Set(['bindaddr', 'port', 'permit', 'deny', 'max_sessions', 'env_timeout', 'max_line_length', 'answer_timeout']);
 const REPEATABLE_KEYS = new Set(['server', 'permit', 'deny']);
@@ -192,6 +211,7 @@ export function settingsFromConfig(parsed: ParsedConfig): Settings {
     counterTtl: general.int('counter_ttl', CONFIG_DEFAULTS.general.counter_ttl, 0, MAX_TTL),
     resultFormat: general.choice('result_format', CONFIG_DEFAULTS.general.result_format, ['number', 'name'] as const),
     embeddedMaxBytes: general.int('embedded_max_memory', CONFIG_DEFAULTS.general.embedded_max_memory, 1, 1_048_576) * 1_048_576,
+    embeddedSnapshot: readSnapshot(general),
     sasl: readSasl(general, binaryProto),
     tls: readTls(general),
     agi: readAgi(agi),
@@ -468,6 +488,16 @@ function readTls(general: SectionReader): TlsSettings {
   if (key) tls.keyFile = pathFrom(key);
   if (serverName) tls.serverName = serverName.value;
   return tls;
+}
+
+function readSnapshot(general: SectionReader): SnapshotSettings | null {
+  const intervalMs = general.secondsAsMs('embedded_snapshot_interval', CONFIG_DEFAULTS.general.embedded_snapshot_interval, 0, 86_400);
+  const entry = general.value('embedded_snapshot', CONFIG_DEFAULTS.general.embedded_snapshot);
+  const word = entry?.value.toLowerCase();
+  if (entry === undefined || TRUE_WORDS.has(word as string)) return { path: CONFIG_DEFAULTS.general.embedded_snapshot, configured: false, intervalMs };
+  if (FALSE_WORDS.has(word as string)) return null;
+  if (entry.value.endsWith('/')) throw bad(entry, 'a file path (not a directory), yes for the default, or no');
+  return { path: pathFrom(entry), configured: true, intervalMs };
 }
 
 /** A path in the config, relative to the file it is written in. */

@@ -1,6 +1,7 @@
 // The composition root (STYLE.md): settings → cache backend (memcached cluster, or the embedded
-// store when there is no server=) → FastAGI server running the dialplan commands. Also reload
-// (SIGHUP) without dropping sessions, and a graceful stop (SIGTERM) that lets sessions finish.
+// store when there is no server=, restored from its snapshot) → FastAGI server running the
+// dialplan commands. Also reload (SIGHUP) without dropping sessions or data, and a graceful stop
+// (SIGTERM) that lets sessions finish and then saves the embedded store.
 
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import type { Logger } from 'pino';
@@ -12,6 +13,7 @@ import type { CacheBackend } from '../dialplan/backend.js';
 import { busyCommand, runDialplanSession, type DialplanSettings } from '../dialplan/runner.js';
 import { MemoryStore } from '../store/memory-store.js';
 import { clientOptionsFromSettings } from './client-options.js';
+import { openEmbeddedStore, resolveSnapshotPath, StoreSnapshots, type SnapshotStatus } from './snapshots.js';
 
 /** A backend and the sessions using it, so a replaced one is closed only once they are done. */
 interface Generation {
@@ -19,6 +21,8 @@ interface Generation {
   readonly dialplan: DialplanSettings;
   readonly backend: CacheBackend;
   readonly kind: 'embedded' | 'memcached';
+  /** The embedded store's snapshot writer (null: memcached, or embedded_snapshot=no). */
+  readonly snapshots: StoreSnapshots | null;
   sessions: number;
   retired: boolean;
 }
@@ -29,11 +33,14 @@ export class Daemon {
   #current: Generation;
   #address: { host: string; port: number } = { host: '', port: 0 };
   #served = 0;
+  /** Reloads apply one after the other (one may wait for a snapshot to load). */
+  #reloading: Promise<void> = Promise.resolve();
   readonly #onServerEvent = (message: unknown): void => this.#logServerEvent(message as ServerEvent);
 
-  private constructor(settings: Settings, log: Logger) {
+  private constructor(first: Generation, log: Logger) {
+    const settings = first.settings;
     this.#log = log;
-    this.#current = makeGeneration(settings, null);
+    this.#current = first;
     this.#server = new AgiServer({
       host: settings.agi.bindaddr,
       port: settings.agi.port,
@@ -45,7 +52,9 @@ export class Daemon {
 
   /** Starts listening; resolves once the port is bound. Rejects (and starts nothing) if it cannot bind. */
   static async start(settings: Settings, log: Logger): Promise<Daemon> {
-    const daemon = new Daemon(settings, log);
+    // The snapshot is loaded before the listener opens: no session sees a half-restored store.
+    const first = settings.servers.length === 0 ? await embeddedGeneration(settings, log) : memcachedGeneration(settings);
+    const daemon = new Daemon(first, log);
     subscribe('res-memcached:server', daemon.#onServerEvent);
     try {
       daemon.#address = await daemon.#server.listen();
@@ -59,6 +68,7 @@ export class Daemon {
       { listen: `${daemon.#address.host}:${daemon.#address.port}`, config: settings.source ?? '(built-in defaults)', ...describeBackend(daemon.#current) },
       `res-memcached listening for FastAGI on ${daemon.#address.host}:${daemon.#address.port}, ${backendLine(daemon.#current)}`,
     );
+    first.snapshots?.start();
     return daemon;
   }
 
@@ -75,6 +85,11 @@ export class Daemon {
     return this.#current.backend;
   }
 
+  /** How the embedded store's snapshots go; null when none are written. */
+  get snapshotStatus(): SnapshotStatus | null {
+    return this.#current.snapshots?.status ?? null;
+  }
+
   /** Sessions running now. */
   get sessions(): number {
     return this.#server.sessions;
@@ -88,8 +103,19 @@ export class Daemon {
   /**
    * Applies new settings to sessions that start from now on; running sessions finish on the old
    * backend, which is closed after them. The listener's address cannot move without a restart.
+   * The embedded store keeps its items: a new keyprefix or memory cap is applied to the same
+   * store (a smaller cap evicts least recently used items, logged with their count). Resolves
+   * once the new settings serve.
    */
-  reload(settings: Settings): void {
+  reload(settings: Settings): Promise<void> {
+    this.#server.setPolicy(policyOf(settings));
+    const applied = this.#reloading.then(() => this.#apply(settings));
+    // A failed reload does not stop later ones; its caller hears of it.
+    this.#reloading = applied.catch(() => undefined);
+    return applied;
+  }
+
+  async #apply(settings: Settings): Promise<void> {
     const old = this.#current;
     for (const w of settings.warnings) this.#log.warn({ config: settings.source }, formatWarning(w));
     if (settings.agi.bindaddr !== old.settings.agi.bindaddr || settings.agi.port !== old.settings.agi.port) {
@@ -98,10 +124,36 @@ export class Daemon {
         `bindaddr/port changed to ${settings.agi.bindaddr}:${settings.agi.port}: that takes a restart; still listening on ${this.#address.host}:${this.#address.port}`,
       );
     }
-    this.#current = makeGeneration(settings, old);
-    this.#server.setPolicy(policyOf(settings));
+    if (settings.servers.length > 0) this.#current = memcachedGeneration(settings);
+    else if (old.kind === 'embedded') this.#current = this.#keepEmbedded(old, settings);
+    // Back from memcached: the embedded store's snapshot (written when it was retired) has its data.
+    else this.#current = await embeddedGeneration(settings, this.#log);
     if (this.#current.backend !== old.backend) this.#retire(old);
+    this.#current.snapshots?.start();
     this.#log.info({ config: settings.source, ...describeBackend(this.#current) }, `configuration reloaded, ${backendLine(this.#current)}`);
+  }
+
+  /** The same embedded store under the new settings. */
+  #keepEmbedded(old: Generation, settings: Settings): Generation {
+    const store = old.backend as MemoryStore;
+    const evicted = store.reconfigure({ keyPrefix: settings.keyPrefix, maxBytes: settings.embeddedMaxBytes });
+    if (evicted > 0) {
+      this.#log.warn(
+        { evicted, maxMemoryBytes: settings.embeddedMaxBytes },
+        `embedded_max_memory is now ${settings.embeddedMaxBytes / 1_048_576} MiB: evicted the ${evicted} least recently used items to fit`,
+      );
+    }
+    let snapshots = old.snapshots;
+    const path = settings.embeddedSnapshot === null ? null : resolveSnapshotPath(settings.embeddedSnapshot, this.#log);
+    if (path === null) {
+      snapshots?.cancel();
+      snapshots = null;
+    } else if (snapshots === null) {
+      snapshots = new StoreSnapshots(store, path, settings.embeddedSnapshot!.intervalMs, this.#log);
+    } else {
+      snapshots.reconfigure(path, settings.embeddedSnapshot!.intervalMs);
+    }
+    return makeGeneration(settings, store, 'embedded', snapshots);
   }
 
   /**
@@ -112,6 +164,9 @@ export class Daemon {
     this.#log.info({ sessions: this.#server.sessions }, 'stopping: no new sessions; letting running ones finish');
     await this.#server.close(graceMs, lingerMs);
     unsubscribe('res-memcached:server', this.#onServerEvent);
+    await this.#reloading;
+    // Every session has finished: this snapshot has every write they made.
+    await this.#current.snapshots?.close('stop');
     await this.#current.backend.close();
     this.#log.info({}, 'stopped');
   }
@@ -135,6 +190,8 @@ export class Daemon {
 
   async #closeBackend(generation: Generation): Promise<void> {
     try {
+      // Switched to memcached: the embedded store's data waits in its snapshot for a switch back.
+      await generation.snapshots?.close('retired');
       await generation.backend.close();
     } catch (err) {
       this.#log.warn({ err }, 'closing the previous backend failed');
@@ -162,7 +219,7 @@ export class Daemon {
   }
 }
 
-function makeGeneration(settings: Settings, previous: Generation | null): Generation {
+function makeGeneration(settings: Settings, backend: CacheBackend, kind: Generation['kind'], snapshots: StoreSnapshots | null): Generation {
   const dialplan: DialplanSettings = {
     maxKeyLength: settings.maxKeyLength,
     maxValueLength: settings.maxValueLength,
@@ -171,17 +228,19 @@ function makeGeneration(settings: Settings, previous: Generation | null): Genera
     counterTtl: settings.counterTtl,
     resultFormat: settings.resultFormat,
   };
-  if (settings.servers.length === 0) {
-    // Keep the embedded store's data across a reload unless what it is keyed by changed.
-    const keep =
-      previous !== null &&
-      previous.kind === 'embedded' &&
-      previous.settings.keyPrefix === settings.keyPrefix &&
-      previous.settings.embeddedMaxBytes === settings.embeddedMaxBytes;
-    const backend = keep ? previous.backend : new MemoryStore({ keyPrefix: settings.keyPrefix, maxBytes: settings.embeddedMaxBytes });
-    return { settings, dialplan, backend, kind: 'embedded', sessions: 0, retired: false };
-  }
-  return { settings, dialplan, backend: new Client(clientOptionsFromSettings(settings)), kind: 'memcached', sessions: 0, retired: false };
+  return { settings, dialplan, backend, kind, snapshots, sessions: 0, retired: false };
+}
+
+function memcachedGeneration(settings: Settings): Generation {
+  return makeGeneration(settings, new Client(clientOptionsFromSettings(settings)), 'memcached', null);
+}
+
+/** An embedded store restored from its snapshot (when there is one), with its snapshot writer. */
+async function embeddedGeneration(settings: Settings, log: Logger): Promise<Generation> {
+  const path = settings.embeddedSnapshot === null ? null : resolveSnapshotPath(settings.embeddedSnapshot, log);
+  const store = await openEmbeddedStore(settings, path, log);
+  const snapshots = path === null ? null : new StoreSnapshots(store, path, settings.embeddedSnapshot!.intervalMs, log);
+  return makeGeneration(settings, store, 'embedded', snapshots);
 }
 
 function policyOf(settings: Settings): AgiServerPolicy {
@@ -196,7 +255,7 @@ function policyOf(settings: Settings): AgiServerPolicy {
 
 function describeBackend(g: Generation): object {
   const s = g.settings;
-  if (g.kind === 'embedded') return { backend: 'embedded', maxMemoryBytes: s.embeddedMaxBytes, keyPrefix: s.keyPrefix };
+  if (g.kind === 'embedded') return { backend: 'embedded', maxMemoryBytes: s.embeddedMaxBytes, keyPrefix: s.keyPrefix, snapshot: g.snapshots?.status.path ?? null };
   return {
     backend: 'memcached',
     servers: s.servers.map((x) => x.text),
@@ -211,6 +270,9 @@ function describeBackend(g: Generation): object {
 
 function backendLine(g: Generation): string {
   const s = g.settings;
-  if (g.kind === 'embedded') return `no server= configured: serving from the embedded store (${Math.round(s.embeddedMaxBytes / 1_048_576)} MiB)`;
+  if (g.kind === 'embedded') {
+    const snapshot = g.snapshots === null ? 'not saved: embedded_snapshot=no' : `saved to ${g.snapshots.status.path}${s.embeddedSnapshot!.intervalMs > 0 ? ` every ${s.embeddedSnapshot!.intervalMs / 1000} s` : ''} and at stop`;
+    return `no server= configured: serving from the embedded store (${Math.round(s.embeddedMaxBytes / 1_048_576)} MiB, ${snapshot})`;
+  }
   return `memcached: ${s.servers.map((x) => x.text).join(', ')} (${s.binaryProto ? 'binary' : 'text'} protocol, ${s.distribution})`;
 }

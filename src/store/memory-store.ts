@@ -74,13 +74,33 @@ interface Entry {
 type StoreMode = 'set' | 'add' | 'replace' | 'append' | 'prepend' | 'cas';
 
 /**
+ * What a snapshot holds, in the order it must be replayed: the items from least to most recently
+ * used, then what happened to items the walk had already passed (see Storage.records()). `key` is
+ * the prefixed key's bytes as latin1; `expiresAtMs` is on the store's clock (Unix ms by default),
+ * 0 for never.
+ */
+export type StoreRecord =
+  | { readonly kind: 'item'; readonly key: string; readonly value: Buffer; readonly flags: number; readonly cas: bigint; readonly expiresAtMs: number }
+  | { readonly kind: 'delete'; readonly key: string }
+  | { readonly kind: 'flush' };
+
+/** What restoring one record did. */
+export type RestoreOutcome = 'loaded' | 'expired' | 'too-large' | 'applied';
+
+/** While a walk is under way: removals and flushes it must replay after the items it passed. */
+interface Walk {
+  readonly removed: Set<string>;
+  flushed: boolean;
+}
+
+/**
  * The items and the rules of memcached, keyed by the prefixed key's bytes as a latin1 string
  * (one char per byte, so any byte sequence is its own key and the string's length is the key's
  * byte length). The Map's insertion order is the LRU order: a hit deletes and re-inserts.
  */
 class Storage {
   readonly #items = new Map<string, Entry>();
-  readonly #maxBytes: number;
+  #maxBytes: number;
   readonly #maxItemBytes: number;
   readonly #now: () => number;
   #bytes = 0;
@@ -90,6 +110,7 @@ class Storage {
   /** memcached hands out CAS uniques from a global counter starting at 1; 0 is never one. */
   #lastCas = 0n;
   #closed = false;
+  #walk: Walk | null = null;
 
   constructor(maxBytes: number, maxItemBytes: number, now: () => number) {
     this.#maxBytes = maxBytes;
@@ -190,6 +211,85 @@ class Storage {
   flush(): void {
     this.#items.clear();
     this.#bytes = 0;
+    if (this.#walk !== null) {
+      this.#walk.flushed = true;
+      this.#walk.removed.clear();
+    }
+  }
+
+  /** A new memory cap; a smaller one evicts least recently used items down to it. Returns how many went. */
+  resize(maxBytes: number): number {
+    const before = this.#evictions;
+    this.#maxBytes = maxBytes;
+    this.#makeRoom(0);
+    return this.#evictions - before;
+  }
+
+  /**
+   * Every live item from least to most recently used, for a snapshot taken while the store keeps
+   * serving: the consumer may pause between records (the walk is lazy), and writes in between
+   * are not lost. A Map iterator is live: an item written or read after the walk passed it moves
+   * to the Map's end and is walked again (the later record wins on restore); a flush restarts the
+   * iterator on the emptied Map, so a 'flush' record goes first; keys removed after the walk
+   * passed them end the walk as 'delete' records. Returns the CAS counter, so a restored store
+   * never hands out a unique it already gave.
+   */
+  *records(): Generator<StoreRecord, bigint, undefined> {
+    if (this.#walk !== null) throw new Error('a snapshot is already walking the embedded store');
+    const walk: Walk = { removed: new Set(), flushed: false };
+    this.#walk = walk;
+    const nowMs = this.#now();
+    try {
+      for (const [key, entry] of this.#items) {
+        // close() empties the Map like a flush; a snapshot of that would replace a good file with an empty one.
+        if (this.#closed) throw new MemcachedError(Rc.CONNECTION_FAILURE, 'the embedded store was closed during the snapshot');
+        if (walk.flushed) {
+          walk.flushed = false;
+          yield { kind: 'flush' };
+        }
+        if (this.#expired(entry, nowMs)) continue;
+        yield { kind: 'item', key, value: entry.value, flags: entry.flags, cas: entry.cas, expiresAtMs: entry.expiresAtMs };
+      }
+      if (this.#closed) throw new MemcachedError(Rc.CONNECTION_FAILURE, 'the embedded store was closed during the snapshot');
+      if (walk.flushed) yield { kind: 'flush' };
+      for (const key of walk.removed) {
+        if (!this.#items.has(key)) yield { kind: 'delete', key };
+      }
+      return this.#lastCas;
+    } finally {
+      this.#walk = null;
+    }
+  }
+
+  /** Replays one snapshot record; an item goes in as the most recently used (evicting as a write would). */
+  restore(record: StoreRecord): RestoreOutcome {
+    switch (record.kind) {
+      case 'flush':
+        this.flush();
+        return 'applied';
+      case 'delete':
+        this.#remove(record.key);
+        return 'applied';
+      case 'item': {
+        if (this.#expired(record, this.#now())) {
+          this.#remove(record.key);
+          return 'expired';
+        }
+        const size = itemSize(record.key, record.value.length);
+        if (size > this.#maxItemBytes || size > this.#maxBytes) {
+          this.#remove(record.key);
+          return 'too-large';
+        }
+        this.#put(record.key, { value: record.value, flags: record.flags, cas: record.cas, expiresAtMs: record.expiresAtMs, size });
+        if (record.cas > this.#lastCas) this.#lastCas = record.cas;
+        return 'loaded';
+      }
+    }
+  }
+
+  /** After a restore: the CAS counter carries on from the snapshot's, never below a restored unique. */
+  restoreCasCounter(lastCas: bigint): void {
+    if (lastCas > this.#lastCas) this.#lastCas = lastCas;
   }
 
   get closed(): boolean {
@@ -223,7 +323,7 @@ class Storage {
     return entry;
   }
 
-  #expired(entry: Entry, nowMs: number): boolean {
+  #expired(entry: Pick<Entry, 'expiresAtMs'>, nowMs: number): boolean {
     return entry.expiresAtMs !== 0 && entry.expiresAtMs <= nowMs;
   }
 
@@ -259,6 +359,7 @@ class Storage {
     if (old === undefined) return;
     this.#items.delete(key);
     this.#bytes -= old.size;
+    this.#walk?.removed.add(key);
   }
 
   /**
@@ -290,7 +391,7 @@ const PRINTABLE_ASCII = /^[\x21-\x7e]+$/;
 export class MemoryStore {
   readonly #storage: Storage;
   /** The prefix's bytes as latin1, ready to put in front of a key's latin1 string. */
-  readonly #prefix: string;
+  #prefix: string;
 
   constructor(options: MemoryStoreOptions = {}) {
     this.#prefix = prefixOf(options.keyPrefix ?? '');
@@ -300,8 +401,8 @@ export class MemoryStore {
     }
     const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
     const maxItemBytes = options.maxItemBytes ?? DEFAULT_MAX_ITEM_BYTES;
-    if (!Number.isSafeInteger(maxBytes) || maxBytes <= 0) throw new MemcachedError(Rc.INVALID_ARGUMENTS, 'maxBytes must be a positive integer');
-    if (!Number.isSafeInteger(maxItemBytes) || maxItemBytes <= 0) throw new MemcachedError(Rc.INVALID_ARGUMENTS, 'maxItemBytes must be a positive integer');
+    checkPositive(maxBytes, 'maxBytes');
+    checkPositive(maxItemBytes, 'maxItemBytes');
     this.#storage = new Storage(maxBytes, maxItemBytes, options.now ?? Date.now);
   }
 
@@ -404,6 +505,36 @@ export class MemoryStore {
     this.#open().flush();
   }
 
+  /**
+   * A new key prefix and memory cap, keeping the items (a reload must not lose data): items
+   * written under the old prefix stay, as they would on a memcached whose clients changed
+   * prefix; a smaller cap evicts the least recently used down to it. Returns how many went.
+   */
+  reconfigure(options: Pick<MemoryStoreOptions, 'keyPrefix' | 'maxBytes'>): number {
+    const prefix = prefixOf(options.keyPrefix ?? '');
+    const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
+    checkPositive(maxBytes, 'maxBytes');
+    this.#prefix = prefix;
+    return this.#storage.resize(maxBytes);
+  }
+
+  // ---- snapshots (src/store/snapshot-format.ts) ----
+
+  /** Every live item, least recently used first, then what changed behind the walk: see Storage.records(). */
+  records(): Generator<StoreRecord, bigint, undefined> {
+    return this.#open().records();
+  }
+
+  /** Replays one record of a snapshot into this store. */
+  restore(record: StoreRecord): RestoreOutcome {
+    return this.#open().restore(record);
+  }
+
+  /** Ends a restore: the snapshot's CAS counter carries on. */
+  restoreCasCounter(lastCas: bigint): void {
+    this.#open().restoreCasCounter(lastCas);
+  }
+
   /** Counters for the daemon's `show`; still answers after close() (with no items). */
   stats(): MemoryStoreStats {
     return this.#storage.stats();
@@ -440,6 +571,10 @@ export class MemoryStore {
     // afterwards cannot change the item (a string is encoded into a fresh Buffer anyway).
     storage.store(mode, k, typeof value === 'string' ? Buffer.from(value, 'utf8') : Buffer.from(value), flags, ttl, cas);
   }
+}
+
+function checkPositive(value: number, name: string): void {
+  if (!Number.isSafeInteger(value) || value <= 0) throw new MemcachedError(Rc.INVALID_ARGUMENTS, `${name} must be a positive integer`);
 }
 
 function itemSize(key: string, valueLength: number): number {

@@ -34,8 +34,9 @@ interface Running {
   exited: Promise<number | null>;
 }
 
-function startCli(args: string[]): Running {
-  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+/** `stateDirectory`: where the embedded store's snapshot goes; a new empty one by default, so no test sees another's data. */
+function startCli(args: string[], stateDirectory = mkdtempSync(join(dir, 'state-'))): Running {
+  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, STATE_DIRECTORY: stateDirectory } });
   const lines: Array<Record<string, unknown>> = [];
   const waiters: Array<{ match: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }> = [];
   let partial = '';

@@ -175,7 +175,8 @@ async function spawnDaemon(configText: string): Promise<{ child: ChildProcess; p
   const port = await freePort();
   const config = join(dir, `daemon-${port}.conf`);
   writeFileSync(config, `${configText}[agi]\nport=${port}\nmax_sessions=5000\n`);
-  const child = spawn(process.execPath, [CLI, '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // Each daemon its own state directory: no test loads another's snapshot.
+  const child = spawn(process.execPath, [CLI, '--config', config], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, STATE_DIRECTORY: mkdtempSync(join(dir, 'state-')) } });
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));

@@ -376,6 +376,7 @@ describe('settings', () => {
       counterTtl: 0,
       resultFormat: 'number',
       embeddedMaxBytes: 64 * 1_048_576,
+      embeddedSnapshot: { path: '/var/lib/res-memcached/store.snapshot', configured: false, intervalMs: 60_000 },
       sasl: null,
       tls: { enabled: false, verify: true },
       agi: { bindaddr: '127.0.0.1', port: 4573, permit: [], deny: [], rules: [], maxSessions: 1000, envTimeoutMs: 5000, maxLineLength: 8192, answerTimeoutMs: 10_000 },
@@ -506,6 +507,20 @@ describe('settings', () => {
       throwsAt(() => general('max_key_length=0'), MAIN, 2, /from 1 to 250/);
       throwsAt(() => general('max_value_length=1048577'), MAIN, 2, /from 1 to 1048576/);
       throwsAt(() => general('max_value_length=0'), MAIN, 2, /from 1 to 1048576/);
+    });
+
+    it('embedded_snapshot: a path (relative to the config file), yes for the default, no for none; the interval in seconds', () => {
+      assert.deepEqual(general('embedded_snapshot=/srv/mcd/store.bin').embeddedSnapshot, { path: '/srv/mcd/store.bin', configured: true, intervalMs: 60_000 });
+      assert.deepEqual(general('embedded_snapshot=state/store.bin').embeddedSnapshot, { path: '/etc/asterisk/state/store.bin', configured: true, intervalMs: 60_000 });
+      assert.equal(general('embedded_snapshot=no').embeddedSnapshot, null);
+      assert.equal(general('embedded_snapshot=off').embeddedSnapshot, null);
+      assert.deepEqual(general('embedded_snapshot=yes').embeddedSnapshot, defaultSettings().embeddedSnapshot);
+      assert.deepEqual(general('embedded_snapshot_interval=5').embeddedSnapshot?.intervalMs, 5000);
+      assert.deepEqual(general('embedded_snapshot_interval=0.5').embeddedSnapshot?.intervalMs, 500);
+      assert.deepEqual(general('embedded_snapshot_interval=0').embeddedSnapshot?.intervalMs, 0);
+      throwsAt(() => general('embedded_snapshot_interval=often'), MAIN, 2, /embedded_snapshot_interval/);
+      throwsAt(() => general('embedded_snapshot_interval=100000'), MAIN, 2, /from 0 to 86400/);
+      throwsAt(() => general('embedded_snapshot=/var/lib/res-memcached/'), MAIN, 2, /not a directory/);
     });
 
     it('embedded_max_memory: MiB for the embedded store', () => {
