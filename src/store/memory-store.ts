@@ -84,6 +84,12 @@ export type StoreRecord =
   | { readonly kind: 'delete'; readonly key: string }
   | { readonly kind: 'flush' };
 
+/** How a walk ends: the records replaying what happened behind it, and the CAS counter. */
+export interface WalkEnd {
+  readonly tail: readonly StoreRecord[];
+  readonly lastCas: bigint;
+}
+
 /** What restoring one record did. */
 export type RestoreOutcome = 'loaded' | 'expired' | 'too-large' | 'applied';
 
@@ -227,14 +233,16 @@ class Storage {
 
   /**
    * Every live item from least to most recently used, for a snapshot taken while the store keeps
-   * serving: the consumer may pause between records (the walk is lazy), and writes in between
-   * are not lost. A Map iterator is live: an item written or read after the walk passed it moves
-   * to the Map's end and is walked again (the later record wins on restore); a flush restarts the
-   * iterator on the emptied Map, so a 'flush' record goes first; keys removed after the walk
-   * passed them end the walk as 'delete' records. Returns the CAS counter, so a restored store
-   * never hands out a unique it already gave.
+   * serving: the consumer may pause between items (the walk is lazy), and writes in between are
+   * not lost. A Map iterator is live: an item written or read after the walk passed it moves to
+   * the Map's end and is walked again (the later record wins on restore); a flush restarts the
+   * iterator on the emptied Map, so a 'flush' record goes first. The walk ends, in the same step
+   * that finds the Map exhausted (so no write can slip in between), with the records that replay
+   * what happened behind it — a flush after the last item, 'delete' for keys removed after the
+   * walk passed them — and the CAS counter, so a restored store never hands out a unique it
+   * already gave.
    */
-  *records(): Generator<StoreRecord, bigint, undefined> {
+  *records(): Generator<StoreRecord, WalkEnd, undefined> {
     if (this.#walk !== null) throw new Error('a snapshot is already walking the embedded store');
     const walk: Walk = { removed: new Set(), flushed: false };
     this.#walk = walk;
@@ -251,11 +259,11 @@ class Storage {
         yield { kind: 'item', key, value: entry.value, flags: entry.flags, cas: entry.cas, expiresAtMs: entry.expiresAtMs };
       }
       if (this.#closed) throw new MemcachedError(Rc.CONNECTION_FAILURE, 'the embedded store was closed during the snapshot');
-      if (walk.flushed) yield { kind: 'flush' };
+      const tail: StoreRecord[] = walk.flushed ? [{ kind: 'flush' }] : [];
       for (const key of walk.removed) {
-        if (!this.#items.has(key)) yield { kind: 'delete', key };
+        if (!this.#items.has(key)) tail.push({ kind: 'delete', key });
       }
-      return this.#lastCas;
+      return { tail, lastCas: this.#lastCas };
     } finally {
       this.#walk = null;
     }
@@ -521,7 +529,7 @@ export class MemoryStore {
   // ---- snapshots (src/store/snapshot-format.ts) ----
 
   /** Every live item, least recently used first, then what changed behind the walk: see Storage.records(). */
-  records(): Generator<StoreRecord, bigint, undefined> {
+  records(): Generator<StoreRecord, WalkEnd, undefined> {
     return this.#open().records();
   }
 

@@ -68,7 +68,7 @@ export async function writeSnapshot(store: MemoryStore, path: string): Promise<S
       }
     } finally {
       // Ends the walk (and the store's bookkeeping for it) when a write failed half way.
-      walk.return(0n);
+      walk.return({ tail: [], lastCas: 0n });
     }
     await write();
     await file.sync();

@@ -19,7 +19,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { ByteWriter } from '../util/byte-writer.js';
 import { MAX_KEY_BYTES } from '../util/keys.js';
 import { ReadBuffer } from '../util/read-buffer.js';
-import type { StoreRecord } from './memory-store.js';
+import type { StoreRecord, WalkEnd } from './memory-store.js';
 
 export const SNAPSHOT_MAGIC = Buffer.from('RMCDSNAP', 'latin1');
 export const SNAPSHOT_VERSION = 1;
@@ -90,10 +90,11 @@ export class SnapshotEncoder {
     }
   }
 
-  /** The end record and the digest; nothing may follow. */
-  end(lastCas: bigint): void {
+  /** The walk's tail, the end record and the digest; nothing may follow. */
+  end(walkEnd: WalkEnd): void {
+    for (const record of walkEnd.tail) this.record(record);
     this.#out.byte(TAG_END);
-    this.#out.uint64(lastCas);
+    this.#out.uint64(walkEnd.lastCas);
     this.#ended = true;
   }
 
@@ -132,7 +133,8 @@ export class SnapshotDecoder {
 
   /** At the end of the file: the store's CAS counter when the file was whole and its digest matched. */
   finish(): bigint {
-    if (!this.#headerSeen) throw new SnapshotError(this.#in.available === 0 ? 'truncated' : 'not-a-snapshot', 'the file is shorter than a snapshot header');
+    // Bytes that are not a header's start were refused by push() already.
+    if (!this.#headerSeen) throw new SnapshotError('truncated', 'the file is shorter than a snapshot header');
     if (this.#lastCas === null || !this.#verified) throw new SnapshotError('truncated', 'the file ends before the snapshot does (no end record and checksum): it was cut short');
     return this.#lastCas;
   }
