@@ -11,6 +11,7 @@ const cell = (s) => String(s).replace(/\|/g, '\\|').replace(/\n/g, ' ');
 const areas = [
   ['faults', 'Faults under load (real memcached processes, 127.0.0.1)'],
   ['daemon', 'The daemon stopped and reloaded under load'],
+  ['embedded store', 'The embedded store keeps its data (restart, kill -9, damaged snapshots, reloads)'],
   ['counters', 'Counters across daemons and servers'],
   ['agi', 'Hostile AGI sessions'],
   ['memcached', 'A lying memcached'],

@@ -2,7 +2,7 @@
 // opens, writing it every embedded_snapshot_interval and once more when the daemon stops, and
 // what to do with a file that cannot be used (move it aside, say why, start without it).
 
-import { accessSync, constants, mkdirSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, readdirSync, unlinkSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import type { Logger } from 'pino';
@@ -52,6 +52,7 @@ export function resolveSnapshotPath(snapshot: SnapshotSettings, log: Logger): st
 export async function openEmbeddedStore(settings: Settings, path: string | null, log: Logger): Promise<MemoryStore> {
   const fresh = (): MemoryStore => new MemoryStore({ keyPrefix: settings.keyPrefix, maxBytes: settings.embeddedMaxBytes });
   if (path === null) return fresh();
+  removeStaleTempFiles(path, log);
   const store = fresh();
   try {
     const r = await restoreSnapshot(store, path);
@@ -152,10 +153,8 @@ export class StoreSnapshots {
       const recovered = this.#lastError !== null;
       this.#lastOkAtMs = Date.now();
       this.#lastError = null;
-      const fields = { snapshot: path, why, items: written.items, bytes: written.bytes, ms: written.ms };
-      const line = `embedded store saved to ${path}: ${written.items} items, ${written.bytes} bytes in ${written.ms} ms`;
-      if (why === 'interval' && !recovered) this.#log.debug(fields, line);
-      else this.#log.info(fields, line);
+      const fields = { snapshot: path, why, items: written.items, bytes: written.bytes, ms: written.ms, ...(recovered ? { recovered } : {}) };
+      this.#log.info(fields, `embedded store saved to ${path}: ${written.items} items, ${written.bytes} bytes in ${written.ms} ms`);
       return true;
     } catch (err) {
       this.#lastError = (err as Error).message;
@@ -177,6 +176,33 @@ export class StoreSnapshots {
   #clearTimer(): void {
     if (this.#timer !== null) clearInterval(this.#timer);
     this.#timer = null;
+  }
+}
+
+/** A write cut by kill -9 or a crash leaves its temp file (src/store/snapshot-file.ts names it); the finished snapshot is untouched. */
+function removeStaleTempFiles(path: string, log: Logger): void {
+  const prefix = `.${basename(path)}.`;
+  try {
+    for (const name of readdirSync(dirname(path))) {
+      const pid = Number(name.slice(prefix.length, -'.tmp'.length));
+      // Another daemon writing the same file now (two on one path: a misconfiguration) keeps its own.
+      if (name.startsWith(prefix) && name.endsWith('.tmp') && !isRunning(pid)) {
+        unlinkSync(join(dirname(path), name));
+        log.info({ snapshot: path, removed: name }, `removed ${name}, left by a snapshot write that did not finish`);
+      }
+    }
+  } catch {
+    // An unreadable directory shows up when the snapshot is read or written.
+  }
+}
+
+function isRunning(pid: number): boolean {
+  if (!Number.isSafeInteger(pid) || pid <= 0 || pid === process.pid) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

@@ -3,18 +3,17 @@
 // kept), SIGTERM letting a session in flight finish (issue 3 §4); and `show`.
 
 import assert from 'node:assert/strict';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 
+import { CLI, startCli } from '../support/daemon-process.js';
 import { FakeChannel } from '../support/fake-asterisk.js';
-import { repoRoot } from '../support/fixtures.js';
 import { freePort } from '../support/memcached.js';
 
-const CLI = join(repoRoot(), 'dist', 'src', 'cli', 'main.js');
 const dir = mkdtempSync(join(tmpdir(), 'res-memcached-daemon-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -26,55 +25,12 @@ function run(args: string[]): Promise<{ code: number; stdout: string; stderr: st
   });
 }
 
-interface Running {
-  child: ChildProcess;
-  lines: Array<Record<string, unknown>>;
-  /** Resolves with the first log line matching. */
-  waitFor(match: (line: Record<string, unknown>) => boolean, ms?: number): Promise<Record<string, unknown>>;
-  exited: Promise<number | null>;
-}
-
-/** `stateDirectory`: where the embedded store's snapshot goes; a new empty one by default, so no test sees another's data. */
-function startCli(args: string[], stateDirectory = mkdtempSync(join(dir, 'state-'))): Running {
-  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, STATE_DIRECTORY: stateDirectory } });
-  const lines: Array<Record<string, unknown>> = [];
-  const waiters: Array<{ match: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }> = [];
-  let partial = '';
-  child.stdout!.on('data', (chunk: Buffer) => {
-    partial += chunk.toString();
-    let nl: number;
-    while ((nl = partial.indexOf('\n')) !== -1) {
-      const line = JSON.parse(partial.slice(0, nl)) as Record<string, unknown>;
-      partial = partial.slice(nl + 1);
-      lines.push(line);
-      for (const w of waiters.filter((w) => w.match(line))) {
-        waiters.splice(waiters.indexOf(w), 1);
-        w.resolve(line);
-      }
-    }
-  });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return {
-    child,
-    lines,
-    exited,
-    waitFor(match, ms = 5000) {
-      const seen = lines.find(match);
-      if (seen) return Promise.resolve(seen);
-      return new Promise((resolve, reject) => {
-        const t = setTimeout(() => reject(new Error(`no such log line within ${ms} ms; got:\n${lines.map((l) => JSON.stringify(l)).join('\n')}`)), ms);
-        waiters.push({ match, resolve: (l) => (clearTimeout(t), resolve(l)) });
-      });
-    },
-  };
-}
-
 describe('the daemon from the command line', () => {
   test('no verb serves: on the embedded store with no server=, says so, answers the dialplan, stops on SIGTERM', async () => {
     const port = await freePort();
     const config = join(dir, 'embedded.conf');
     writeFileSync(config, `[general]\nkeyprefix=cli:\n[agi]\nport=${port}\n`);
-    const d = startCli(['--config', config]);
+    const d = startCli(dir, ['--config', config]);
     try {
       const start = await d.waitFor((l) => String(l.msg).includes('listening'));
       assert.equal(start.backend, 'embedded');
@@ -96,7 +52,7 @@ describe('the daemon from the command line', () => {
     const port = await freePort();
     const config = join(dir, 'reload.conf');
     writeFileSync(config, `[general]\n[agi]\nport=${port}\n`);
-    const d = startCli(['serve', '--config', config]);
+    const d = startCli(dir, ['serve', '--config', config]);
     try {
       await d.waitFor((l) => String(l.msg).includes('listening'));
       const ch = new FakeChannel();
@@ -125,7 +81,7 @@ describe('the daemon from the command line', () => {
     const port = await freePort();
     const config = join(dir, 'term.conf');
     writeFileSync(config, `[general]\n[agi]\nport=${port}\n`);
-    const d = startCli(['--config', config]);
+    const d = startCli(dir, ['--config', config]);
     await d.waitFor((l) => String(l.msg).includes('listening'));
     // A session that has connected but not yet sent its environment: in flight when SIGTERM lands.
     const ch = new FakeChannel();
@@ -155,7 +111,7 @@ describe('the daemon from the command line', () => {
     const port = await freePort();
     const config = join(dir, 'broken.conf');
     writeFileSync(config, `[general]\nserver=127.0.0.1:11211\ntimeout=soon\n[agi]\nport=${port}\n`);
-    const d = startCli(['--config', config]);
+    const d = startCli(dir, ['--config', config]);
     assert.equal(await d.exited, 1);
     const fatal = d.lines.find((l) => l.level === 60);
     assert.match(String(fatal?.msg), /broken\.conf:3/);
@@ -170,9 +126,9 @@ describe('the daemon from the command line', () => {
     const port = await freePort();
     const config = join(dir, 'busy.conf');
     writeFileSync(config, `[agi]\nport=${port}\n`);
-    const first = startCli(['--config', config]);
+    const first = startCli(dir, ['--config', config]);
     await first.waitFor((l) => String(l.msg).includes('listening'));
-    const second = startCli(['--config', config]);
+    const second = startCli(dir, ['--config', config]);
     assert.equal(await second.exited, 1);
     assert.ok(second.lines.some((l) => l.level === 60 && String(l.msg).includes('EADDRINUSE')));
     first.child.kill('SIGTERM');
