@@ -230,11 +230,14 @@ describe('the daemon stopped and reloaded under load', () => {
     let maxFds = 0;
     try {
       const until = Date.now() + 2000;
+      const logged = (): number => (d.output().match(/configuration reloaded/g) ?? []).length;
       while (Date.now() < until) {
         d.child.kill('SIGHUP');
         reloads++;
         maxFds = Math.max(maxFds, openFds(d.child.pid!));
         await sleep(100);
+        // Signals do not queue: a second SIGHUP before the first was handled would be one reload.
+        await waitFor(() => logged() >= reloads, 3000, `reload ${reloads} logged`);
       }
       await load.stop();
       assertAllEndedCleanly(load.sessions);
