@@ -44,8 +44,8 @@ interface Waiter {
   resolve(answer: AgiAnswer): void;
   reject(err: Error): void;
   accept: (answer: AgiAnswer) => boolean;
-  /** The command's leading words, for the reason given when Asterisk refuses it. */
-  verb: string;
+  /** The command, to name it when Asterisk refuses it. */
+  line: Buffer;
 }
 
 const isOk = (answer: AgiAnswer): boolean => answer.code === 200;
@@ -122,7 +122,7 @@ export class AgiSession {
     if (this.#waiter !== null) return Promise.reject(new Error('AGI commands cannot be pipelined'));
     if (this.#env === null) return Promise.reject(new Error('AGI command before the environment block'));
     return new Promise<AgiAnswer>((resolve, reject) => {
-      this.#waiter = { resolve, reject, accept, verb: verbOf(line) };
+      this.#waiter = { resolve, reject, accept, line };
       this.#arm(this.#limits.answerTimeoutMs, 'no answer from Asterisk within the deadline');
       this.#socket.write(line);
     });
@@ -214,7 +214,7 @@ export class AgiSession {
     // A 520 block is named by its first line.
     const nl = answer.line.indexOf(0x0a);
     const first = (nl === -1 ? answer.line : answer.line.subarray(0, nl)).toString('latin1', 0, 80);
-    this.#fail(`Asterisk answered ${JSON.stringify(first)} to ${waiter.verb}`);
+    this.#fail(`Asterisk answered ${JSON.stringify(first)} to ${verbOf(waiter.line)}`);
   }
 
   #stray(): void {
