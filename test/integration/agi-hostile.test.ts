@@ -302,6 +302,7 @@ describe('permit/deny', () => {
 describe('Asterisk refuses a command: the session ends at once', () => {
   // answer_timeout stays at its 10 s default: a session that waited for it would fail the bound.
   let d: TestDaemon;
+  const returnedAfter: string[] = [];
   before(async () => {
     d = await startDaemon('[general]\n');
     // Read back with MCD, this value needs a SET VARIABLE of its own after the first command.
@@ -309,6 +310,7 @@ describe('Asterisk refuses a command: the session ends at once', () => {
   });
   after(async () => {
     await d.stop();
+    recordRow({ area: 'agi', case: 'Asterisk refuses a command (510, 511, a 520 block)', done: 'a relay put an unknown command, a wrong one, or ANSWER on a dead channel in place of the first command, a later nonce command and a later SET VARIABLE; answer_timeout=10000', measured: `AGI() returned after ${returnedAfter.join(', ')}`, outcome: 'session ended at once with a warning naming the answer (first command: after 500 ms of silence)' });
   });
 
   // What the relay puts in place of the daemon's command, so that the fake Asterisk gives its
@@ -339,6 +341,7 @@ describe('Asterisk refuses a command: the session ends at once', () => {
           assert.match(answers[where.at - 1] ?? '', refusal.answer, 'the fake Asterisk gave its own refusal');
           assert.equal(answers.length, where.at, 'no command after the refusal');
           assert.ok(run.durationMs < 2000, `AGI() returned after ${run.durationMs} ms`);
+          returnedAfter.push(`${refusal.code} to ${where.what}: ${run.durationMs} ms`);
           assert.equal(run.status, 'SUCCESS');
           assert.ok(run.transcript.some((e) => e.dir === 'event' && e.what === 'server-closed'), 'the daemon ended the session (FIN)');
           const firstLine = (answers[where.at - 1] ?? '').split('\n')[0]!;
