@@ -30,12 +30,25 @@ export class AgiSessionClosed extends MemcachedError {
 const CLOSE_GRACE_MS = 2000;
 /** Lines that answer nothing (smuggled by an argument) tolerated before the session is cut. */
 const MAX_STRAY_LINES = 1000;
+/**
+ * Before the first answer, a refusal (510, 511, a 520 block) may be Asterisk's own or a line an
+ * argument smuggled past the environment block. Asterisk writes the whole block, its closing
+ * empty line last, before it reads a command (res_agi.c, setup_env), so a smuggled line is always
+ * followed by more lines straight away, while after its own refusal Asterisk sends nothing until
+ * the next command. This long a silence tells them apart: longer than a TCP delayed ACK (at most
+ * 200 ms on Linux) that could hold back the rest of the block, far shorter than answer_timeout.
+ */
+export const REFUSAL_SETTLE_MS = 500;
 
 interface Waiter {
   resolve(answer: AgiAnswer): void;
   reject(err: Error): void;
-  accept: ((answer: AgiAnswer) => boolean) | null;
+  accept: (answer: AgiAnswer) => boolean;
+  /** The command, to name it when Asterisk refuses it. */
+  line: Buffer;
 }
+
+const isOk = (answer: AgiAnswer): boolean => answer.code === 200;
 
 export class AgiSession {
   readonly #socket: Socket;
@@ -45,6 +58,10 @@ export class AgiSession {
   #envWaiters: Array<{ resolve(env: AgiEnvironment): void; reject(err: Error): void }> = [];
   #waiter: Waiter | null = null;
   #timer: NodeJS.Timeout | null = null;
+  /** A refusal before the first answer, waiting out REFUSAL_SETTLE_MS (see there). */
+  #refusal: { answer: AgiAnswer; timer: NodeJS.Timeout } | null = null;
+  /** An answer was taken: every byte of the environment block has arrived, nothing is leftover. */
+  #answered = false;
   /** Why the session closed; null while open. The error object is made only when someone waits. */
   #closedReason: string | null = null;
   #hungUp = false;
@@ -93,16 +110,19 @@ export class AgiSession {
   }
 
   /**
-   * Writes one command (a whole line, one write) and resolves with its answer. With `accept`,
-   * answers it rejects are counted as stray lines and skipped: a command whose answer carries a
-   * nonce can tell its own answer from anything smuggled before it.
+   * Writes one command (a whole line, one write) and resolves with its answer, the one `accept`
+   * takes (by default any `200`). Any other answer ends the session at once, but for those that
+   * may be lines an argument smuggled past the environment block, which come before the first
+   * answer: there a `200` that `accept` refuses is skipped as a stray line (a command whose answer
+   * carries a nonce tells its own answer from anything forged), and a refusal ends the session
+   * only when nothing follows it (REFUSAL_SETTLE_MS).
    */
-  command(line: Buffer, accept: ((answer: AgiAnswer) => boolean) | null = null): Promise<AgiAnswer> {
+  command(line: Buffer, accept: (answer: AgiAnswer) => boolean = isOk): Promise<AgiAnswer> {
     if (this.#closedReason !== null) return Promise.reject(new AgiSessionClosed(this.#closedReason));
     if (this.#waiter !== null) return Promise.reject(new Error('AGI commands cannot be pipelined'));
     if (this.#env === null) return Promise.reject(new Error('AGI command before the environment block'));
     return new Promise<AgiAnswer>((resolve, reject) => {
-      this.#waiter = { resolve, reject, accept };
+      this.#waiter = { resolve, reject, accept, line };
       this.#arm(this.#limits.answerTimeoutMs, 'no answer from Asterisk within the deadline');
       this.#socket.write(line);
     });
@@ -137,6 +157,9 @@ export class AgiSession {
   }
 
   #onFrame(frame: AgiFrame): void {
+    // A line after a refusal shows the refusal was a leftover of the environment block. A HANGUP
+    // does not: Asterisk sends it whenever the channel hangs up.
+    if (this.#refusal !== null && frame.kind !== 'hangup') this.#settleRefusal(false);
     switch (frame.kind) {
       case 'env':
         this.#env = frame.env;
@@ -154,16 +177,44 @@ export class AgiSession {
         return;
       case 'answer': {
         const waiter = this.#waiter;
-        if (waiter === null || (waiter.accept !== null && !waiter.accept(frame))) {
+        if (waiter === null) {
           this.#stray();
           return;
         }
-        this.#waiter = null;
-        this.#disarm();
-        waiter.resolve(frame);
+        if (waiter.accept(frame)) {
+          this.#waiter = null;
+          this.#answered = true;
+          this.#disarm();
+          waiter.resolve(frame);
+          return;
+        }
+        if (this.#answered) this.#refused(frame, waiter);
+        else if (frame.code === 200) this.#stray();
+        else this.#refusal = { answer: frame, timer: setTimeout(() => this.#settleRefusal(true), Math.min(REFUSAL_SETTLE_MS, this.#limits.answerTimeoutMs)) };
         return;
       }
     }
+  }
+
+  /** The refusal waiting out its settle time was Asterisk's (`silent`), or a leftover line. */
+  #settleRefusal(silent: boolean): void {
+    const refusal = this.#refusal;
+    if (refusal === null) return;
+    clearTimeout(refusal.timer);
+    this.#refusal = null;
+    if (!silent) this.#stray();
+    else if (this.#waiter !== null) this.#refused(refusal.answer, this.#waiter);
+  }
+
+  /**
+   * Asterisk did not answer as expected: waiting longer would only reach answer_timeout, and
+   * nothing after this can be trusted to line up, so the session fails now and the caller ends it.
+   */
+  #refused(answer: AgiAnswer, waiter: Waiter): void {
+    // A 520 block is named by its first line.
+    const nl = answer.line.indexOf(0x0a);
+    const first = (nl === -1 ? answer.line : answer.line.subarray(0, nl)).toString('latin1', 0, 80);
+    this.#fail(`Asterisk answered ${JSON.stringify(first)} to ${verbOf(waiter.line)}`);
   }
 
   #stray(): void {
@@ -184,6 +235,8 @@ export class AgiSession {
     if (this.#closedReason !== null) return;
     this.#closedReason = reason;
     this.#disarm();
+    if (this.#refusal !== null) clearTimeout(this.#refusal.timer);
+    this.#refusal = null;
     // Every session ends through here, so no error object (and its stack) unless one is awaited.
     if (this.#envWaiters.length === 0 && this.#waiter === null) return;
     const error = new AgiSessionClosed(reason);
@@ -193,4 +246,10 @@ export class AgiSession {
     this.#waiter = null;
     waiter?.reject(error);
   }
+}
+
+/** `GET FULL VARIABLE "…"` → `GET FULL VARIABLE`: the words before the first quoted one. */
+function verbOf(line: Buffer): string {
+  const quote = line.indexOf(0x22);
+  return line.toString('latin1', 0, quote === -1 ? Math.min(line.length, 40) : Math.min(quote, 40)).trim();
 }

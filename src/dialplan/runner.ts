@@ -6,9 +6,11 @@
 // environment block early and smuggle lines that arrive where answers are expected (agi/README).
 // The first command of every session therefore carries a random nonce: `GET FULL VARIABLE
 // "<nonce>…"` answers `200 result=1 (<nonce>…)`, which nothing smuggled can forge, and every line
-// before it is dropped. A session in which such lines appeared ran with cut arguments: its
-// command is refused with 38 (INVALID_ARGUMENTS). Commands that change the cache run only after
-// that check; reads run first and have their result discarded.
+// before it is dropped (a refusal there ends the session only when Asterisk then falls silent,
+// src/agi/session.ts; any other answer that is not the expected one ends it at once). A session
+// in which such lines appeared ran with cut arguments: its command is refused with 38
+// (INVALID_ARGUMENTS). Commands that change the cache run only after that check; reads run first
+// and have their result discarded.
 //
 // Writing variables. Values that are plain (letters, digits, a few marks) ride in the same
 // GET FULL VARIABLE as `${SET(name=value)}` (func_strings: the value is taken whole, trimmed of
@@ -67,13 +69,13 @@ export async function runDialplanSession(session: AgiSession, backend: CacheBack
   try {
     fields = await run.execute(backend);
   } catch (err) {
-    // Asterisk went away (or stopped answering) before MCDRESULT could be written.
+    // Asterisk went away, stopped answering or refused a command before MCDRESULT was written.
     fields = { rc: Rc.FAILURE, reason: `session lost: ${(err as Error).message}` };
   }
   const ms = Math.round((performance.now() - started) * 1000) / 1000;
   const entry = { channel: env.channel, command: run.commandName, rc: fields.rc, code: rcName(fields.rc), ms, ...(fields.reason ? { reason: fields.reason } : {}) };
   if (fields.warning !== undefined) log.warn({ ...entry, warning: fields.warning }, `${run.commandName}: ${fields.warning}`);
-  if (ORDINARY.has(fields.rc)) log.debug(entry, 'command done');
+  if (ORDINARY.has(fields.rc) && fields.lost !== true) log.debug(entry, 'command done');
   else log.warn(entry, `${run.commandName}: ${fields.reason ?? rcText(fields.rc)}`);
 }
 
@@ -83,6 +85,8 @@ interface Outcome {
   reason?: string;
   /** Something the administrator should fix although the command ran (a bad MCDTTL). */
   warning?: string;
+  /** The result did not reach Asterisk (it refused a command, or went away): worth a warning. */
+  lost?: boolean;
 }
 
 class CommandRun {
@@ -213,7 +217,7 @@ class CommandRun {
       }
       for (const line of quoted) await this.#session.command(line);
     } catch (err) {
-      return { rc, reason: `${reason ?? rcText(rc)}; and the result could not be written back: ${(err as Error).message}` };
+      return { rc, reason: `${reason ?? rcText(rc)}; and the result could not be written back: ${(err as Error).message}`, lost: true };
     }
     return reason === undefined ? { rc } : { rc, reason };
   }

@@ -1,12 +1,14 @@
 // permit=/deny= with real sockets from several loopback addresses (issue 5 §3): Linux routes all
 // of 127.0.0.0/8 to lo, so binding the client side to 127.0.0.2, .3, ... gives distinct peers.
-// A permitted peer gets the daemon's first command; a refused one is cut at connect.
+// A permitted peer gets the daemon's first command; a refused one is cut at connect and told
+// nothing (README, "permit= and deny=").
 
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { describe, test } from 'node:test';
 
 import { startDaemon } from '../support/daemon.js';
+import { FakeChannel } from '../support/fake-asterisk.js';
 import { recordRow } from '../support/agi-load.js';
 
 /** 'served' when the daemon sends a command after our environment, 'refused' when it hangs up. */
@@ -48,6 +50,23 @@ describe('permit/deny from several source addresses', () => {
       assert.equal(await tryFrom('127.0.0.4', d.port), 'refused');
       assert.equal(await tryFrom('127.0.0.5', d.port), 'refused');
       assert.equal(await tryFrom('127.0.0.6', d.port), 'served');
+    } finally {
+      await d.stop();
+    }
+  });
+
+  test('a refused peer is told nothing, not even a result code: AGI() returns SUCCESS with MCDRESULT as it was', async () => {
+    // A denied peer could be anything, so no AGI is spoken to it; a denied Asterisk learns of it
+    // through the subroutines of extensions_mcd.conf, which make an unset MCDRESULT 3.
+    const d = await startDaemon('[general]\n[agi]\ndeny=127.0.0.1/32\n');
+    try {
+      const ch = new FakeChannel({ variables: { MCDRESULT: 'before' } });
+      const run = await ch.agi(d.url('MCD'), ['k']);
+      assert.equal(run.status, 'SUCCESS');
+      assert.deepEqual(run.commands, []);
+      assert.ok(!run.transcript.some((e) => e.dir === 'answer'));
+      assert.equal(ch.getVar('MCDRESULT'), 'before');
+      assert.equal(ch.getVar('MCD'), undefined);
     } finally {
       await d.stop();
     }

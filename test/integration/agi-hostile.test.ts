@@ -11,9 +11,10 @@ import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { FakeChannel } from '../support/fake-asterisk.js';
-import { startHangupRelay } from '../support/hangup-relay.js';
+import { startAgiRelay, startHangupRelay } from '../support/agi-relay.js';
 import { startDaemon, type TestDaemon } from '../support/daemon.js';
 import { recordRow } from '../support/agi-load.js';
+import { REFUSAL_SETTLE_MS } from '../../src/agi/session.js';
 
 const ENV = [
   'agi_network: yes',
@@ -28,6 +29,36 @@ function rawConnect(port: number): Promise<Socket> {
     const s = connect({ host: '127.0.0.1', port }, () => resolve(s));
     s.once('error', reject);
   });
+}
+
+/** The daemon's lines, one at a time (without their \n); rejects once it closed and none is left. */
+function readLines(socket: Socket): { next(): Promise<string> } {
+  const queue: string[] = [];
+  let pending = '';
+  let closed = false;
+  let wake: (() => void) | null = null;
+  socket.on('data', (chunk: Buffer) => {
+    pending += chunk.toString('latin1');
+    for (let nl = pending.indexOf('\n'); nl !== -1; nl = pending.indexOf('\n')) {
+      queue.push(pending.slice(0, nl));
+      pending = pending.slice(nl + 1);
+    }
+    wake?.();
+  });
+  socket.on('error', () => undefined);
+  socket.on('close', () => {
+    closed = true;
+    wake?.();
+  });
+  return {
+    async next(): Promise<string> {
+      while (queue.length === 0) {
+        if (closed) throw new Error('the daemon closed the connection');
+        await new Promise<void>((resolve) => (wake = resolve));
+      }
+      return queue.shift()!;
+    },
+  };
 }
 
 /** Resolves with how long the daemon took to close the socket on us. */
@@ -264,6 +295,105 @@ describe('permit/deny', () => {
       assert.ok(d.logs.some((l) => l.msg.includes('refused') && l.address === '127.0.0.1'));
     } finally {
       await d.stop();
+    }
+  });
+});
+
+describe('Asterisk refuses a command: the session ends at once', () => {
+  // answer_timeout stays at its 10 s default: a session that waited for it would fail the bound.
+  let d: TestDaemon;
+  const returnedAfter: string[] = [];
+  before(async () => {
+    d = await startDaemon('[general]\n');
+    // Read back with MCD, this value needs a SET VARIABLE of its own after the first command.
+    await d.daemon.backend.set('quoted', 'needs "quotes" and spaces ');
+  });
+  after(async () => {
+    await d.stop();
+    recordRow({ area: 'agi', case: 'Asterisk refuses a command (510, 511, a 520 block)', done: 'a relay put an unknown command, a wrong one, or ANSWER on a dead channel in place of the first command, a later nonce command and a later SET VARIABLE; answer_timeout=10000', measured: `AGI() returned after ${returnedAfter.join(', ')}`, outcome: 'session ended at once with a warning naming the answer (first command: after 500 ms of silence)' });
+  });
+
+  // What the relay puts in place of the daemon's command, so that the fake Asterisk gives its
+  // own answer to it; the 511 case runs on a channel hung up before AGI() (res_agi.c runs it dead).
+  const REFUSALS = [
+    { code: '510', line: 'NO SUCH COMMAND\n', dead: false, answer: /^510 Invalid or unknown command\n$/ },
+    { code: '520', line: 'GET FULL VARIABLE\n', dead: false, answer: /^520-Invalid command syntax\.  Proper usage follows:\n[^]*\n520 End of proper usage\.\n$/ },
+    { code: '511', line: 'ANSWER\n', dead: true, answer: /^511 Command Not Permitted on a dead channel or intercept routine\n$/ },
+  ];
+  // Which command is refused: the first (the nonce command), a later nonce command (mcdset reads
+  // MCDTTL first, then writes its result), a later SET VARIABLE (MCD's quoted value).
+  const WHERE = [
+    { what: 'the first command', script: 'MCD', args: ['quoted'], at: 1, verb: 'GET FULL VARIABLE' },
+    { what: 'a later nonce command', script: 'mcdset', args: ['refused-later', 'v'], at: 2, verb: 'GET FULL VARIABLE' },
+    { what: 'a later SET VARIABLE', script: 'MCD', args: ['quoted'], at: 2, verb: 'SET VARIABLE MCD' },
+  ];
+
+  for (const refusal of REFUSALS) {
+    for (const where of WHERE) {
+      test(`${refusal.code} to ${where.what}: closed well before answer_timeout, with a warning`, async () => {
+        const ch = new FakeChannel({ variables: { MCDRESULT: 'before' } });
+        if (refusal.dead) ch.hangup();
+        const relay = await startAgiRelay(d.port, (n) => (n === where.at ? Buffer.from(refusal.line) : undefined));
+        const logsBefore = d.logs.length;
+        try {
+          const run = await ch.agi(`agi://127.0.0.1:${relay.port}/${where.script}`, where.args);
+          const answers = run.transcript.flatMap((e) => (e.dir === 'answer' ? [e.data.toString('latin1')] : []));
+          assert.match(answers[where.at - 1] ?? '', refusal.answer, 'the fake Asterisk gave its own refusal');
+          assert.equal(answers.length, where.at, 'no command after the refusal');
+          assert.ok(run.durationMs < 2000, `AGI() returned after ${run.durationMs} ms`);
+          returnedAfter.push(`${refusal.code} to ${where.what}: ${run.durationMs} ms`);
+          assert.equal(run.status, 'SUCCESS');
+          assert.ok(run.transcript.some((e) => e.dir === 'event' && e.what === 'server-closed'), 'the daemon ended the session (FIN)');
+          const firstLine = (answers[where.at - 1] ?? '').split('\n')[0]!;
+          const warned = d.logs.slice(logsBefore).filter((l) => l.level >= 40 && String(l.msg).includes(`Asterisk answered ${JSON.stringify(firstLine)}`));
+          assert.equal(warned.length, 1, JSON.stringify(d.logs.slice(logsBefore)));
+          assert.ok(String(warned[0]!.msg).includes(`to ${where.verb}`), String(warned[0]!.msg));
+          // Refused at the first command, nothing reached the channel.
+          if (where.at === 1) assert.equal(ch.getVar('MCDRESULT'), 'before');
+          if (where.script === 'MCD') assert.equal(ch.getVar('MCD'), undefined, 'the value was never written');
+        } finally {
+          relay.close();
+        }
+      });
+    }
+  }
+
+  test('a smuggled refusal that arrives after the first command, the rest of the block later, is skipped', async () => {
+    // Asterisk's own writes, delayed as TCP may delay them (Nagle waiting for an ACK): the key
+    // argument ends the block early, the daemon sends its first command, then the smuggled 510
+    // arrives, then the rest of the block, then Asterisk's answer to that command.
+    const s = await rawConnect(d.port);
+    const lines = readLines(s);
+    s.write(['agi_network: yes', 'agi_network_script: mcdset', 'agi_channel: Local/s@hostile-00000001;2', 'agi_arg_1: late', '', ''].join('\n'));
+    const first = await lines.next();
+    const nonce = /^GET FULL VARIABLE "([0-9a-f]{16})/.exec(first)?.[1];
+    assert.ok(nonce !== undefined, first);
+    s.write('510 Invalid or unknown command\n');
+    await sleep(REFUSAL_SETTLE_MS / 5);
+    s.write('agi_arg_2: v\n\n');
+    s.write(`200 result=1 (${nonce}0:)\n`);
+    const second = await lines.next();
+    assert.match(second, /^GET FULL VARIABLE ".*\$\{SET\(MCDRESULT=38\)\}"$/, 'the refusal was a stray line: the write is refused with 38');
+    s.destroy();
+    assert.equal(await d.daemon.backend.get('late'), null);
+  });
+
+  test('refusals an argument smuggles before the first answer are still skipped: 38, nothing stored', async () => {
+    const smuggled = [
+      '510 Invalid or unknown command',
+      '511 Command Not Permitted on a dead channel or intercept routine',
+      '520-Invalid command syntax.  Proper usage follows:\nSets a variable to the current channel.\n520 End of proper usage.',
+    ];
+    for (const lines of smuggled) {
+      // In the key, more environment lines follow; at the end of the value, only the empty line
+      // that closes the block does.
+      for (const args of [[`k-smuggled\n\n${lines}`, 'v'], ['k-smuggled', `v\n\n${lines}`]]) {
+        const ch = new FakeChannel();
+        const run = await ch.agi(d.url('mcdset'), args);
+        assert.equal(run.status, 'SUCCESS');
+        assert.equal(ch.getVar('MCDRESULT'), '38', JSON.stringify(args));
+        assert.equal(await d.daemon.backend.get('k-smuggled'), null);
+      }
     }
   });
 });

@@ -11,7 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Client } from '../../src/cluster/client.js';
 import type { CacheBackend } from '../../src/dialplan/backend.js';
 import { FakeChannel, type AgiRun } from '../support/fake-asterisk.js';
-import { startHangupRelay } from '../support/hangup-relay.js';
+import { startHangupRelay } from '../support/agi-relay.js';
 import { startDaemon, type TestDaemon } from '../support/daemon.js';
 import { startMemcached, type MemcachedProcess } from '../support/memcached.js';
 

@@ -1,8 +1,10 @@
 // The shipped dialplan include, extensions_mcd.conf, run the way Asterisk would run it (by
 // test/support/mini-dialplan.ts, on a FakeChannel) against the daemon: the [mcd-selftest] port of
 // the C module's test macro passes on the embedded store and on real memcached over both
-// protocols; every subroutine turns an unreachable daemon into MCDRESULT=3; the subroutines pass
-// exactly the arguments each command takes. And the interpreter itself is tested, so it cannot
+// protocols, with result codes as numbers and as names; every subroutine turns a daemon that does
+// not answer (nothing listening, the connection refused by deny=, the session broken) into
+// MCDRESULT=3, whatever MCDRESULT held before; the subroutines pass exactly the arguments each
+// command takes. And the interpreter itself is tested, so it cannot
 // pass these by doing nothing.
 
 import assert from 'node:assert/strict';
@@ -11,6 +13,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 
 import { FakeChannel, type AgiRun } from '../support/fake-asterisk.js';
+import { startAgiRelay } from '../support/agi-relay.js';
 import { startDaemon } from '../support/daemon.js';
 import { repoRoot } from '../support/fixtures.js';
 import { freePort, startMemcached } from '../support/memcached.js';
@@ -214,6 +217,23 @@ function recordingChannel(variables: Record<string, string> = {}): { ch: FakeCha
   return { ch, calls };
 }
 
+/** Every subroutine, once, as Gosub(mcd,...) arguments. */
+const EVERY_CALL = [
+  'MCD,1(k)',
+  'mcdget,1(out,k)',
+  'mcdset,1(k,v)',
+  'mcdadd,1(k,v)',
+  'mcdreplace,1(k,v)',
+  'mcdappend,1(k,v)',
+  'mcdprepend,1(k,v)',
+  'mcddelete,1(k)',
+  'mcdtouch,1(k)',
+  'mcdtouch,1(k,5)',
+  'MCDCOUNTER,1(k)',
+  'MCDCOUNTER,1(k,3)',
+  'mcdcounterset,1(k,5)',
+];
+
 /** CONF plus a [drive] context that runs `steps` and hangs up. */
 function driver(...steps: string[]): string {
   return `${CONF_TEXT}\n[drive]\nexten => s,1,NoOp()\n${steps.map((s) => ` same => n,${s}\n`).join('')} same => n,Hangup()\n`;
@@ -266,35 +286,69 @@ describe('extensions_mcd.conf: the subroutines', () => {
     assert.equal(viaChannel.calls[0]?.url, 'agi://[::1]:4600/MCD');
   });
 
-  test('an unreachable daemon gives AGISTATUS=FAILURE and MCDRESULT=3, and the outputs empty, for every subroutine', async () => {
-    const port = await freePort();
-    const calls = [
-      'MCD,1(k)',
-      'mcdget,1(out,k)',
-      'mcdset,1(k,v)',
-      'mcdadd,1(k,v)',
-      'mcdreplace,1(k,v)',
-      'mcdappend,1(k,v)',
-      'mcdprepend,1(k,v)',
-      'mcddelete,1(k)',
-      'mcdtouch,1(k)',
-      'mcdtouch,1(k,5)',
-      'MCDCOUNTER,1(k)',
-      'MCDCOUNTER,1(k,3)',
-      'mcdcounterset,1(k,5)',
-    ];
-    for (const call of calls) {
+  /**
+   * Runs every subroutine once against `daemon` on a channel where MCDRESULT is 0 and the outputs
+   * hold stale values; checks the outputs were cleared and returns, per call, the single AGI()
+   * run and what MCDRESULT ended as.
+   */
+  async function everySubroutine(daemon: string, resultFormat: string | null): Promise<Array<{ call: string; run: AgiRun; result: string | undefined }>> {
+    const out: Array<{ call: string; run: AgiRun; result: string | undefined }> = [];
+    for (const call of EVERY_CALL) {
       const ch = new FakeChannel({ variables: { MCDRESULT: '0', MCD: 'stale', MCDCOUNTER: 'stale', out: 'stale' } });
-      const r = await runDialplan(driver(`Gosub(mcd,${call})`), 'drive', 's', ch, { globals: { MCD_DAEMON: `127.0.0.1:${port}` } });
+      const globals: Record<string, string> = { MCD_DAEMON: daemon, ...(resultFormat === null ? {} : { MCD_RESULT_FORMAT: resultFormat }) };
+      const r = await runDialplan(driver(`Gosub(mcd,${call})`), 'drive', 's', ch, { globals });
       assert.equal(r.end, 'hangup', call);
       assert.equal(r.agiRuns.length, 1, call);
-      assert.equal(r.agiRuns[0]!.status, 'FAILURE', call);
-      assert.ok(r.agiRuns[0]!.transcript.some((e) => e.dir === 'event' && e.what === 'connect-failed'), call);
-      assert.equal(ch.getVar('AGISTATUS'), 'FAILURE', call);
-      assert.equal(ch.getVar('MCDRESULT'), '3', call);
+      assert.equal(ch.getVar('AGISTATUS'), r.agiRuns[0]!.status, call);
       if (call.startsWith('MCD,')) assert.equal(ch.getVar('MCD'), '', call);
       if (call.startsWith('MCDCOUNTER,')) assert.equal(ch.getVar('MCDCOUNTER'), '', call);
       if (call.startsWith('mcdget,')) assert.equal(ch.getVar('out'), '', call);
+      out.push({ call, run: r.agiRuns[0]!, result: ch.getVar('MCDRESULT') });
+    }
+    return out;
+  }
+
+  for (const [format, expected] of [[null, '3'], ['name', 'MEMCACHED_CONNECTION_FAILURE']] as const) {
+    const as = format === null ? '' : ` (MCD_RESULT_FORMAT=${format})`;
+
+    test(`an unreachable daemon gives AGISTATUS=FAILURE and MCDRESULT=${expected}, and the outputs empty, for every subroutine${as}`, async () => {
+      const port = await freePort();
+      for (const { call, run, result } of await everySubroutine(`127.0.0.1:${port}`, format)) {
+        assert.equal(run.status, 'FAILURE', call);
+        assert.ok(run.transcript.some((e) => e.dir === 'event' && e.what === 'connect-failed'), call);
+        assert.equal(result, expected, call);
+      }
+    });
+
+    test(`a daemon that refuses the connection (deny=) leaves AGISTATUS=SUCCESS and nothing set: MCDRESULT=${expected} all the same${as}`, async () => {
+      // What Asterisk 22.10.1 does when the daemon cuts it at connect: AGI() returns SUCCESS
+      // and MCDRESULT keeps the value it had, so only an empty MCDRESULT can tell.
+      const d = await startDaemon('[general]\n[agi]\ndeny=127.0.0.0/8\n');
+      try {
+        for (const { call, run, result } of await everySubroutine(`127.0.0.1:${d.port}`, format)) {
+          assert.equal(run.status, 'SUCCESS', call);
+          assert.deepEqual(run.commands, [], `${call}: the daemon sent nothing`);
+          assert.equal(result, expected, call);
+        }
+        assert.equal(d.logs.filter((l) => String(l.msg).includes('refused by permit/deny')).length, EVERY_CALL.length);
+      } finally {
+        await d.stop();
+      }
+    });
+  }
+
+  test('a session that breaks before MCDRESULT is written (Asterisk refuses the first command) gives 3', async () => {
+    const d = await startDaemon('[general]\n');
+    const relay = await startAgiRelay(d.port, (n) => (n === 1 ? Buffer.from('NO SUCH COMMAND\n') : undefined));
+    try {
+      const ch = new FakeChannel({ variables: { MCDRESULT: '0' } });
+      const r = await runDialplan(driver('Gosub(mcd,MCD,1(k))'), 'drive', 's', ch, { globals: { MCD_DAEMON: `127.0.0.1:${relay.port}` } });
+      assert.equal(r.agiRuns[0]!.status, 'SUCCESS', explain(r));
+      assert.match(r.agiRuns[0]!.transcript.find((e) => e.dir === 'answer')?.data.toString() ?? '', /^510 /, explain(r));
+      assert.equal(ch.getVar('MCDRESULT'), '3', explain(r));
+    } finally {
+      relay.close();
+      await d.stop();
     }
   });
 
@@ -325,6 +379,7 @@ describe('extensions_mcd.conf: the subroutines', () => {
 
 /** The checks [mcd-selftest] makes, by label, in order. */
 const CHECKS = [
+  '1 mcdset',
   '1 mcdset then MCD',
   '2 mcdappend',
   '3 mcdadd on an existing key',
@@ -363,12 +418,15 @@ interface Backend {
   name: string;
   /** memcached.conf [general] lines (null: the embedded store, no server= line). */
   protocol: 'binary' | 'text' | null;
+  /** result_format=name in memcached.conf, and MCD_RESULT_FORMAT=name in [globals]. */
+  names?: boolean;
 }
 
 const BACKENDS: Backend[] = [
   { name: 'the embedded store', protocol: null },
   { name: 'memcached, binary protocol', protocol: 'binary' },
   { name: 'memcached, text protocol', protocol: 'text' },
+  { name: 'the embedded store, result codes as names', protocol: null, names: true },
 ];
 
 describe('[mcd-selftest]: the C module test macro through the daemon', { concurrency: true }, () => {
@@ -377,14 +435,17 @@ describe('[mcd-selftest]: the C module test macro through the daemon', { concurr
       const mc = backend.protocol === null ? null : await startMemcached();
       const prefix = `selftest-${backend.protocol ?? 'embedded'}-${process.pid}:`;
       const config =
-        mc === null
+        (mc === null
           ? `[general]\nkeyprefix=${prefix}\n`
-          : `[general]\nserver=${mc.address}\nbinary_proto=${backend.protocol === 'binary' ? 'yes' : 'no'}\nkeyprefix=${prefix}\n`;
+          : `[general]\nserver=${mc.address}\nbinary_proto=${backend.protocol === 'binary' ? 'yes' : 'no'}\nkeyprefix=${prefix}\n`) + (backend.names === true ? 'result_format=name\n' : '');
       const d = await startDaemon(config);
       try {
         const ch = new FakeChannel({ context: 'mcd-selftest-dial', extension: 'mcdtest' });
-        const r = await runDialplan(CONF, 'mcd-selftest-dial', 'mcdtest', ch, { globals: { MCD_DAEMON: `127.0.0.1:${d.port}` } });
+        const globals = { MCD_DAEMON: `127.0.0.1:${d.port}`, ...(backend.names === true ? { MCD_RESULT_FORMAT: 'name' } : {}) };
+        const r = await runDialplan(CONF, 'mcd-selftest-dial', 'mcdtest', ch, { globals });
         const why = explain(r);
+        assert.equal(r.verbose[0], `res-memcached self-test: starting (result codes as ${backend.names === true ? 'names' : 'numbers'})`, why);
+        if (backend.names === true) assert.ok(r.agiRuns.every((run) => run.commands.some((c) => c.includes('MCDRESULT=MEMCACHED_'))), why);
 
         assert.equal(r.end, 'hangup', why);
         assert.deepEqual(r.warnings, [], why);
@@ -447,17 +508,29 @@ describe('[mcd-selftest]: the C module test macro through the daemon', { concurr
     assert.equal(ch.getVar('MCDSELFTEST_FAILED'), '2');
   });
 
+  test('a daemon giving names to a dialplan expecting numbers fails the first check, saying so', async () => {
+    const d = await startDaemon('[general]\nresult_format=name\n');
+    try {
+      const ch = new FakeChannel();
+      const r = await runDialplan(CONF, 'mcd-selftest-dial', 'mcdtest', ch, { globals: { MCD_DAEMON: `127.0.0.1:${d.port}` } });
+      assert.equal(r.verbose[1], "res-memcached self-test 1 mcdset: FAILED: got 'MEMCACHED_SUCCESS', expected '0'", r.verbose.join('\n'));
+      assert.equal(ch.getVar('MCDSELFTEST'), 'FAIL');
+    } finally {
+      await d.stop();
+    }
+  });
+
   test('a failing check is reported with what it got, and the verdict is FAIL', async () => {
     // A "daemon" that is not there: every step gets MCDRESULT=3 and empty values.
     const port = await freePort();
     const ch = new FakeChannel();
     const r = await runDialplan(CONF, 'mcd-selftest-dial', 'mcdtest', ch, { globals: { MCD_DAEMON: `127.0.0.1:${port}` } });
     assert.equal(ch.getVar('MCDSELFTEST'), 'FAIL');
-    assert.equal(ch.getVar('MCDSELFTEST_FAILED'), '10');
+    assert.equal(ch.getVar('MCDSELFTEST_FAILED'), '11');
     assert.ok(r.verbose.includes("res-memcached self-test 1 mcdset then MCD: FAILED: got '', expected 'hello'"), r.verbose.join('\n'));
     assert.ok(r.verbose.includes("res-memcached self-test 3 mcdadd on an existing key: FAILED: got '3', expected '14'"), r.verbose.join('\n'));
     assert.ok(r.verbose.includes('res-memcached self-test 5 MCD after mcddelete is empty: ok'));
-    assert.equal(r.verbose.at(-1), 'res-memcached self-test: FAIL (10 checks failed)');
+    assert.equal(r.verbose.at(-1), 'res-memcached self-test: FAIL (11 checks failed)');
     assert.ok(r.agiRuns.every((run) => run.status === 'FAILURE'));
   });
 });
