@@ -6,7 +6,7 @@
 // the whole window, through writeSnapshot(), the code the daemon's timer runs:
 // src/daemon/snapshots.ts). Per phase: the sessions' p50/p99/max latency and sessions/s (from
 // agi-load), this process's event-loop delay (perf_hooks.monitorEventLoopDelay: its max is the
-// longest stall) and the snapshot's own work between two awaits (timedWrite below). Per variant
+// longest stall) and the snapshot's own work between two awaits (timedWalk below). Per variant
 // also three snapshots with no load (time, CPU, bytes, items, the same two stall measures), and
 // the file read back into a fresh store as a check. One JSON line per variant.
 //
@@ -48,26 +48,34 @@ const VARIANTS = {
   realistic: () => Math.round(256 * 2 ** (Math.random() * 4)),   // 256 B .. 4 KiB
   small: () => 90 + Math.floor(Math.random() * 21),                // 90 .. 110 B
 };
-// The pause a session can see is the snapshot's work between two awaits: resume after a write,
-// encode the next chunk of records, hash and hand it to the next write. FileHandle.write is the
-// only await in that loop (src/store/snapshot-file.ts), so the time from one write settling to
-// the next write being issued on the same file is one such stretch; the event-loop delay above
-// also counts what the box's other jobs take, this does not (unless the process is descheduled
-// in the middle of one).
+// The pause a session can see is the snapshot's work between two awaits: resume, walk and
+// encode the next records, hash them, hand them to a write. writeSnapshot() reaches the store only
+// through records() (src/store/snapshot-file.ts), so a walk that times itself sees each such
+// stretch: it opens at the first step after an await, and a microtask queued then runs as soon
+// as writeSnapshot() awaits again. The event-loop delay also counts what the box's other jobs
+// take; this does not (unless the process is descheduled in the middle of one).
 const slices = [];
-{
-  const probe = await fs.promises.open(os.devNull, 'r');
-  const proto = Object.getPrototypeOf(probe);
-  await probe.close();
-  const write = proto.write;
-  const settled = new WeakMap();
-  proto.write = function timedWrite(...args) {
-    const now = performance.now();
-    const last = settled.get(this);
-    if (last !== undefined) slices.push(now - last);
-    return write.apply(this, args).then((r) => { settled.set(this, performance.now()); return r; });
+function timedWalk(walk) {
+  let start = -1;
+  const close = () => { slices.push(performance.now() - start); start = -1; };
+  return {
+    next(x) {
+      if (start < 0) { start = performance.now(); queueMicrotask(close); }
+      return walk.next(x);
+    },
+    return(v) { return walk.return(v); },
+    throw(e) { return walk.throw(e); },
+    [Symbol.iterator]() { return this; },
   };
 }
+/** The store as writeSnapshot() sees it, its walk timed; everything else goes to the store itself. */
+const timedStore = (store) => new Proxy(store, {
+  get(target, key) {
+    if (key === 'records') return () => timedWalk(target.records());
+    const v = Reflect.get(target, key);
+    return typeof v === 'function' ? v.bind(target) : v;
+  },
+});
 const sliceStats = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
   const at = (q) => Math.round(s[Math.min(s.length - 1, Math.floor(q * s.length))] * 1000) / 1000;
@@ -136,7 +144,7 @@ async function measureVariant(variant, daemon, file) {
     const eld = monitorEventLoopDelay({ resolution: 1 });
     eld.enable();
     const cpu = process.cpuUsage();
-    const w = await writeSnapshot(store, file);
+    const w = await writeSnapshot(timedStore(store), file);
     const cpuUsed = cpuMs(cpu);
     eld.disable();
     const quiet = monitorEventLoopDelay({ resolution: 1 });
@@ -182,7 +190,7 @@ async function measureVariant(variant, daemon, file) {
       idleLoopDelayMaxMs: median(idleRuns.map((w) => w.loopDelayMaxMs)), quietLoopDelayMaxMs: median(idleRuns.map((w) => w.quietLoopDelayMaxMs)), idleRuns,
       restoredItems: restored.items, restoreMs: restored.ms,
       duringMsMedian: median(snapshotMs), duringMsMax: Math.max(...snapshotMs), duringCount: snapshotMs.length,
-      // Snapshot work between two awaits (see timedWrite): alone, and with the sessions running.
+      // Snapshot work between two awaits (see timedWalk): alone, and with the sessions running.
       sliceIdle: idleSlices, sliceDuring: sliceStats(during.flatMap((p) => p.slicesMs)),
     },
     baseline: summary('baseline'), during: summary('during'),
@@ -216,7 +224,7 @@ async function runPhase(phase, store, file, port) {
   if (phase === 'during') {
     while (!done) {
       const inWindow = windowOpen;
-      const w = await writeSnapshot(store, file);
+      const w = await writeSnapshot(timedStore(store), file);
       if (inWindow || windowOpen) snapshots.push(w);
     }
   }
