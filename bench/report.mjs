@@ -14,6 +14,8 @@ import { parseArgs } from 'node:util';
 const { values: opt } = parseArgs({ options: {
   matrix: { type: 'string' }, store: { type: 'string' }, cluster: { type: 'string' }, soak: { type: 'string' }, snapshot: { type: 'string' }, out: { type: 'string', default: 'BENCHMARKS.md' },
   svg: { type: 'string', default: 'bench/results/ops-by-depth.svg' }, command: { type: 'string', default: 'npm run bench' },
+  // When the file is rebuilt from results measured earlier: the time they were measured (UTC).
+  date: { type: 'string', default: new Date().toISOString().slice(0, 16).replace('T', ' ') },
 } });
 const rows = fs.readFileSync(opt.matrix, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
 const jsonl = (file) => (file ? fs.readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l)) : []);
@@ -60,7 +62,7 @@ let memcachedVersion = '';
 try { memcachedVersion = execFileSync('memcached', ['-V'], { encoding: 'utf8' }).trim(); } catch { /* not installed */ }
 say('# Benchmarks');
 say();
-say(`Produced by \`${opt.command}\` on ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC. Rerun it to refresh this file; it starts and stops its own memcached (\`-t 1\`) and daemons on free 127.0.0.1 ports.`);
+say(`Produced by \`${opt.command}\` on ${opt.date} UTC. Rerun it to refresh this file; it starts and stops its own memcached (\`-t 1\`) and daemons on free 127.0.0.1 ports.`);
 say();
 say(`**Machine.** ${os.cpus().length} × ${os.cpus()[0]?.model ?? '?'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.type()} ${os.release()}, Node ${process.version}, ${memcachedVersion}. Load average before the runs: ${first?.uptime?.replace(/.*load average: /, '') ?? '?'}. Client and server share the cores, so figures are whole-box figures; trust the ratios of interleaved runs (each cell: median of ${rounds} round(s), order rotated every round) over absolute numbers.`);
 say();
@@ -151,16 +153,21 @@ if (snapshot.length > 0) {
     say(`| ${r.variant} | ${fmt(r.store.items)} | ${fmt(r.store.meanValueBytes)} B | ${fmt2(x.bytes / 1_048_576)} MiB | ${fmt(x.idleMs)} ms / ${fmt(x.idleCpuMs)} ms | ${fmt2(x.idleLoopDelayMaxMs)} / ${fmt2(x.quietLoopDelayMaxMs)} ms | ${fmt(x.duringMsMedian)} ms (${fmt(x.duringMsMax)}), ${x.duringCount} | ${slice(x.sliceIdle)}; ${slice(x.sliceDuring)}${r.ok ? '' : ' **FAILED**'} |`);
   }
   say();
-  say('| variant | phase | sessions/s | p50 µs | p99 µs | max µs (worst round) | longest loop stall ms (worst round) | machine busy |');
-  say('|---|---|---|---|---|---|---|---|');
+  say('| variant | phase | sessions/s | p50 µs | p99 µs | max µs (worst round) | longest loop stall ms (worst round) | GC in the window: total / longest ms (worst round) | machine busy |');
+  say('|---|---|---|---|---|---|---|---|---|');
   for (const r of snapshot) {
     for (const phase of ['baseline', 'during']) {
       const x = r[phase];
-      say(`| ${r.variant} | ${phase} | ${fmt(x.sessionsPerSec)} | ${fmt(x.p50Us)} | ${fmt(x.p99Us)} | ${fmt(x.maxUs)} (${fmt(x.worstMaxUs)}) | ${fmt2(x.loopDelayMaxMs)} (${fmt2(x.worstLoopDelayMaxMs)}) | ${fmt(x.machineBusyPct)} % |`);
+      say(`| ${r.variant} | ${phase} | ${fmt(x.sessionsPerSec)} | ${fmt(x.p50Us)} | ${fmt(x.p99Us)} | ${fmt(x.maxUs)} (${fmt(x.worstMaxUs)}) | ${fmt2(x.loopDelayMaxMs)} (${fmt2(x.worstLoopDelayMaxMs)}) | ${fmt(x.gcTotalMs)} / ${fmt(x.gcMaxMs)} (${fmt(x.worstGcMaxMs)}) | ${fmt(x.machineBusyPct)} % |`);
     }
   }
   say();
   for (const r of snapshot) say(`- ${r.variant}: p99(during) / p99(baseline) = **${fmt2(r.ratio.p99)}**; p50 ${fmt2(r.ratio.p50)}; sessions/s ${fmt2(r.ratio.sessionsPerSec)}.`);
+  const loads = snapshot.flatMap((r) => r.phases.map((p) => p.loadBefore?.[0])).filter(Number.isFinite);
+  if (loads.length > 0) {
+    say();
+    say(`Measured ${snapshot[0].at ? `${snapshot[0].at.slice(0, 16).replace('T', ' ')} UTC, ` : ''}1-min load average before the phases ${fmt2(Math.min(...loads))}-${fmt2(Math.max(...loads))} on ${os.cpus().length} cores: the longest stalls and the max latencies of both phases are mostly the box's other jobs and garbage collection (timed by \`PerformanceObserver\`, in wall time, so a collector waiting for a core counts); the work between two awaits is the snapshot's own.`);
+  }
   say();
 }
 

@@ -19,7 +19,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { hostFacts, loadavg } from './lib/env.mjs';
@@ -76,6 +76,11 @@ const timedStore = (store) => new Proxy(store, {
     return typeof v === 'function' ? v.bind(target) : v;
   },
 });
+// Garbage collection in this process, per phase: with ~100 MB of store on the heap a collection
+// is a stall of its own, whether or not a snapshot runs.
+const gcs = [];
+new PerformanceObserver((list) => { for (const e of list.getEntries()) gcs.push({ ms: e.duration, major: e.detail?.kind === 2 /* NODE_PERFORMANCE_GC_MAJOR */ }); }).observe({ entryTypes: ['gc'] });
+const gcStats = (xs) => ({ gcCount: xs.length, gcTotalMs: r1(xs.reduce((a, g) => a + g.ms, 0)), gcMaxMs: r1(Math.max(0, ...xs.map((g) => g.ms))), gcMajor: xs.filter((g) => g.major).length });
 const sliceStats = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
   const at = (q) => Math.round(s[Math.min(s.length - 1, Math.floor(q * s.length))] * 1000) / 1000;
@@ -113,6 +118,8 @@ async function runVariant(variant) {
 }
 
 async function measureVariant(variant, daemon, file) {
+  const at = new Date().toISOString();
+  const loadBefore = loadavg();
   const store = daemon.backend;
   // Fill to the cap: items until the first eviction. Each value is its own buffer, as a value
   // read off a socket is; the bytes are random (the format does not compress).
@@ -137,7 +144,7 @@ async function measureVariant(variant, daemon, file) {
   // Snapshots with no sessions running: their time and CPU, and the event loop's longest stall
   // during each (the longest stretch of snapshot work between two awaits, plus whatever the
   // other jobs on the box take), against as long a quiet window with no snapshot (that noise
-  // alone). Then the file is read back as a check.
+  // alone).
   const idleRuns = [];
   slices.length = 0;
   for (let i = 0; i < 3; i++) {
@@ -156,10 +163,6 @@ async function measureVariant(variant, daemon, file) {
   const idle = idleRuns.at(-1);
   const idleSlices = sliceStats(slices);
   slices.length = 0;
-  const check = new MemoryStore({ maxBytes: Number(opt['max-memory']) * 1_048_576 });
-  const restored = await restoreSnapshot(check, file);
-  await check.close();
-  const restoredOk = restored.items === stats.items && restored.evicted === 0;
 
   const phases = [];
   for (let round = 1; round <= Number(opt.rounds); round++) {
@@ -167,6 +170,12 @@ async function measureVariant(variant, daemon, file) {
     const order = round % 2 ? ['baseline', 'during'] : ['during', 'baseline'];
     for (const phase of order) phases.push({ round, ...(await runPhase(phase, store, file, daemon.address.port)) });
   }
+  // The last snapshot read back into a fresh store (after the phases: a second full store on the
+  // heap would slow the collector while they run). The sessions only read, so nothing was added.
+  const check = new MemoryStore({ maxBytes: Number(opt['max-memory']) * 1_048_576 });
+  const restored = await restoreSnapshot(check, file);
+  await check.close();
+  const restoredOk = restored.items === stats.items && restored.evicted === 0;
   const of = (phase) => phases.filter((p) => p.phase === phase);
   const summary = (phase) => {
     const ps = of(phase);
@@ -175,13 +184,14 @@ async function measureVariant(variant, daemon, file) {
       maxUs: median(ps.map((p) => p.maxUs)), worstMaxUs: Math.max(...ps.map((p) => p.maxUs)),
       loopDelayMaxMs: median(ps.map((p) => p.loopDelayMaxMs)), worstLoopDelayMaxMs: Math.max(...ps.map((p) => p.loopDelayMaxMs)),
       loopDelayP99Ms: median(ps.map((p) => p.loopDelayP99Ms)), machineBusyPct: median(ps.map((p) => p.machineBusyPct)),
+      gcTotalMs: median(ps.map((p) => p.gcTotalMs)), gcMaxMs: median(ps.map((p) => p.gcMaxMs)), worstGcMaxMs: Math.max(...ps.map((p) => p.gcMaxMs)),
     };
   };
   const during = of('during');
   const ratio = (key) => median(during.map((d) => { const b = phases.find((p) => p.phase === 'baseline' && p.round === d.round); return b ? d[key] / b[key] : NaN; }));
   const snapshotMs = during.flatMap((p) => p.snapshotMs);
   return {
-    tool: 'snapshot-bench', variant, concurrency: Number(opt.concurrency), envWrites: opt['env-writes'], rounds: Number(opt.rounds), phaseSeconds: Number(opt['phase-seconds']),
+    tool: 'snapshot-bench', variant, at, loadBefore, concurrency: Number(opt.concurrency), envWrites: opt['env-writes'], rounds: Number(opt.rounds), phaseSeconds: Number(opt['phase-seconds']),
     ok: restoredOk && phases.every((p) => p.ok) && during.every((p) => p.snapshots > 0),
     store: { items: stats.items, bytes: stats.bytes, limitBytes: stats.limitBytes, meanValueBytes: Math.round(valueBytes / filled), fillMs },
     snapshot: {
@@ -208,6 +218,7 @@ async function runPhase(phase, store, file, port) {
   let windowOpen = false;
   let cpuAtOpen = null;
   let windowCpuMs = NaN;
+  let gc = null;
   const child = spawn(process.execPath, [path.join(here, 'agi-load.mjs'), '--server', `127.0.0.1:${port}`,
     '--concurrency', opt.concurrency, '--duration', opt['phase-seconds'], '--warmup', opt.warmup, '--env-writes', opt['env-writes'], '--expect-commands', '1'],
   { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
@@ -215,7 +226,7 @@ async function runPhase(phase, store, file, port) {
   child.stdout.on('data', (d) => { out += d; });
   // agi-load says when its measured window opens and closes: the event-loop delay is taken over the same window.
   child.on('message', (m) => {
-    if (m.measuring) { windowOpen = true; cpuAtOpen = process.cpuUsage(); eld.reset(); eld.enable(); } else { windowOpen = false; eld.disable(); windowCpuMs = cpuMs(cpuAtOpen); }
+    if (m.measuring) { windowOpen = true; cpuAtOpen = process.cpuUsage(); eld.reset(); eld.enable(); gcs.length = 0; } else { windowOpen = false; eld.disable(); windowCpuMs = cpuMs(cpuAtOpen); gc = gcStats(gcs); }
   });
   const exited = new Promise((r) => child.once('exit', r));
   let done = false;
@@ -232,7 +243,7 @@ async function runPhase(phase, store, file, port) {
   const agi = JSON.parse(out.trim().split('\n').pop());
   return {
     phase, ok: agi.ok && code === 0, sessions: agi.sessions, sessionsPerSec: agi.sessionsPerSec, p50Us: agi.p50Us, p99Us: agi.p99Us, p999Us: agi.p999Us, maxUs: agi.maxUs,
-    loopDelayMaxMs: ms(eld.max), loopDelayP99Ms: ms(eld.percentile(99)), daemonCpuMs: windowCpuMs,
+    loopDelayMaxMs: ms(eld.max), loopDelayP99Ms: ms(eld.percentile(99)), daemonCpuMs: windowCpuMs, ...gc,
     snapshots: snapshots.length, snapshotMs: snapshots.map((w) => w.ms), slicesMs: slices.splice(0), machineBusyPct: agi.machineBusyPct, loadBefore,
   };
 }
