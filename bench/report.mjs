@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Turns one `run-matrix --suite project` JSONL (+ store-bench JSON lines) into BENCHMARKS.md and
+// Turns one `run-matrix --suite project` JSONL (+ store, cluster, soak and snapshot bench JSON lines) into BENCHMARKS.md and
 // bench/results/ops-by-depth.svg: medians of interleaved rounds, each member's median per-round
 // ratio to the group's baseline (member 0: the raw pipeline, or the bare FastAGI responder), and
 // the machine the figures come from.
@@ -12,14 +12,17 @@ import { execFileSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
 
 const { values: opt } = parseArgs({ options: {
-  matrix: { type: 'string' }, store: { type: 'string' }, cluster: { type: 'string' }, soak: { type: 'string' }, out: { type: 'string', default: 'BENCHMARKS.md' },
+  matrix: { type: 'string' }, store: { type: 'string' }, cluster: { type: 'string' }, soak: { type: 'string' }, snapshot: { type: 'string' }, out: { type: 'string', default: 'BENCHMARKS.md' },
   svg: { type: 'string', default: 'bench/results/ops-by-depth.svg' }, command: { type: 'string', default: 'npm run bench' },
+  // When the file is rebuilt from results measured earlier: the time they were measured (UTC).
+  date: { type: 'string', default: new Date().toISOString().slice(0, 16).replace('T', ' ') },
 } });
 const rows = fs.readFileSync(opt.matrix, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
 const jsonl = (file) => (file ? fs.readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l)) : []);
 const store = jsonl(opt.store);
 const cluster = jsonl(opt.cluster);
 const soak = jsonl(opt.soak);
+const snapshot = jsonl(opt.snapshot);
 
 const median = (xs) => { const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b); if (s.length === 0) return NaN; const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
 const fmt = (n) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : '—');
@@ -59,7 +62,7 @@ let memcachedVersion = '';
 try { memcachedVersion = execFileSync('memcached', ['-V'], { encoding: 'utf8' }).trim(); } catch { /* not installed */ }
 say('# Benchmarks');
 say();
-say(`Produced by \`${opt.command}\` on ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC. Rerun it to refresh this file; it starts and stops its own memcached (\`-t 1\`) and daemons on free 127.0.0.1 ports.`);
+say(`Produced by \`${opt.command}\` on ${opt.date} UTC. Rerun it to refresh this file; it starts and stops its own memcached (\`-t 1\`) and daemons on free 127.0.0.1 ports.`);
 say();
 say(`**Machine.** ${os.cpus().length} × ${os.cpus()[0]?.model ?? '?'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.type()} ${os.release()}, Node ${process.version}, ${memcachedVersion}. Load average before the runs: ${first?.uptime?.replace(/.*load average: /, '') ?? '?'}. Client and server share the cores, so figures are whole-box figures; trust the ratios of interleaved runs (each cell: median of ${rounds} round(s), order rotated every round) over absolute numbers.`);
 say();
@@ -133,6 +136,38 @@ if (soak.length > 0) {
   for (const x of s.samples) say(`| ${x.atS} | ${fmt(x.sessionsPerSec)} | ${fmt2(x.heapMB)} | ${fmt(x.rssMB)} |`);
   say();
   say('A flat rate per interval over the run is the linearity check: twice the sessions take twice the time.');
+  say();
+}
+
+if (snapshot.length > 0) {
+  const s0 = snapshot[0];
+  const slice = (x) => (x ? `${fmt2(x.p50Ms)} / ${fmt2(x.p99Ms)} / ${fmt2(x.maxMs)}` : '—');
+  say('## Snapshot pause');
+  say();
+  say(`\`bench/snapshot-bench.mjs\`: the daemon in process on its embedded store, filled to its cap (embedded_max_memory=${fmt(s0.store.limitBytes / 1_048_576)} MiB), ${s0.concurrency} \`mcdget\` sessions in flight (Asterisk-like load, env written line by line). Interleaved phases of ${s0.phaseSeconds} s, ${s0.rounds} rounds, order rotated: **baseline** (no snapshot) and **during** (snapshots back to back for the whole window, through \`writeSnapshot()\`, the code the daemon's timer runs). Cells are medians over the rounds; the ratio is the median of the per-round ratios during / baseline. The longest event-loop stall is \`perf_hooks.monitorEventLoopDelay\`'s max in the daemon's process over the same window: on a busy box it includes time other jobs hold the CPU, which is why the baseline has one too. The work between two awaits is the snapshot's own share of a pause (resume after a write, encode the next chunk, hash it, issue its write), timed in the same process.`);
+  say();
+  say('| variant | items | mean value | snapshot file | snapshot alone: wall / CPU | longest loop stall: snapshot alone / as long with none | snapshot under load: median (max), n | work between two awaits p50 / p99 / max ms: alone; under load |');
+  say('|---|---|---|---|---|---|---|---|');
+  for (const r of snapshot) {
+    const x = r.snapshot;
+    say(`| ${r.variant} | ${fmt(r.store.items)} | ${fmt(r.store.meanValueBytes)} B | ${fmt2(x.bytes / 1_048_576)} MiB | ${fmt(x.idleMs)} ms / ${fmt(x.idleCpuMs)} ms | ${fmt2(x.idleLoopDelayMaxMs)} / ${fmt2(x.quietLoopDelayMaxMs)} ms | ${fmt(x.duringMsMedian)} ms (${fmt(x.duringMsMax)}), ${x.duringCount} | ${slice(x.sliceIdle)}; ${slice(x.sliceDuring)}${r.ok ? '' : ' **FAILED**'} |`);
+  }
+  say();
+  say('| variant | phase | sessions/s | p50 µs | p99 µs | max µs (worst round) | longest loop stall ms (worst round) | GC in the window: total / longest ms (worst round) | machine busy |');
+  say('|---|---|---|---|---|---|---|---|---|');
+  for (const r of snapshot) {
+    for (const phase of ['baseline', 'during']) {
+      const x = r[phase];
+      say(`| ${r.variant} | ${phase} | ${fmt(x.sessionsPerSec)} | ${fmt(x.p50Us)} | ${fmt(x.p99Us)} | ${fmt(x.maxUs)} (${fmt(x.worstMaxUs)}) | ${fmt2(x.loopDelayMaxMs)} (${fmt2(x.worstLoopDelayMaxMs)}) | ${fmt(x.gcTotalMs)} / ${fmt(x.gcMaxMs)} (${fmt(x.worstGcMaxMs)}) | ${fmt(x.machineBusyPct)} % |`);
+    }
+  }
+  say();
+  for (const r of snapshot) say(`- ${r.variant}: p99(during) / p99(baseline) = **${fmt2(r.ratio.p99)}**; p50 ${fmt2(r.ratio.p50)}; sessions/s ${fmt2(r.ratio.sessionsPerSec)}.`);
+  const loads = snapshot.flatMap((r) => r.phases.map((p) => p.loadBefore?.[0])).filter(Number.isFinite);
+  if (loads.length > 0) {
+    say();
+    say(`Measured ${snapshot[0].at ? `${snapshot[0].at.slice(0, 16).replace('T', ' ')} UTC, ` : ''}1-min load average before the phases ${fmt2(Math.min(...loads))}-${fmt2(Math.max(...loads))} on ${os.cpus().length} cores: the longest stalls and the max latencies of both phases are mostly the box's other jobs and garbage collection (timed by \`PerformanceObserver\`, in wall time, so a collector waiting for a core counts); the work between two awaits is the snapshot's own.`);
+  }
   say();
 }
 
