@@ -66,7 +66,10 @@ export async function writeSnapshot(store: MemoryStore, path: string): Promise<S
       held = [];
       bytes += heldBytes;
       heldBytes = 0;
-      if (chunks.length > 0) await file.writev(chunks);
+      const expected = chunks.reduce((n, c) => n + c.length, 0);
+      const { bytesWritten } = chunks.length > 0 ? await file.writev(chunks) : { bytesWritten: 0 };
+      // A short write (a full disk) must fail the snapshot, not be renamed over the good one.
+      if (bytesWritten !== expected) throw new Error(`wrote ${bytesWritten} of ${expected} bytes (is the disk full?)`);
     };
     const walk = store.records();
     try {
