@@ -16,7 +16,8 @@ import { ConfigError, parseConfigFile, sectionsNamed, type ConfigEntry, type Par
 import { CidrError, isLoopback, parseCidr, parseIp, type Cidr } from './cidr.js';
 
 import { CLIENT_DEFAULTS } from '../cluster/defaults.js';
-import { MAX_EXPTIME as MAX_TTL, MAX_KEY_PREFIX_BYTES } from '../util/request-rules.js';
+import { MemcachedError } from '../util/errors.js';
+import { checkKeyPrefix, MAX_EXPTIME as MAX_TTL, MAX_KEY_PREFIX_BYTES } from '../util/request-rules.js';
 export { MAX_EXPTIME as MAX_TTL, MAX_KEY_PREFIX_BYTES } from '../util/request-rules.js';
 export { ConfigError } from './asterisk-conf.js';
 
@@ -384,11 +385,14 @@ function readHash(general: SectionReader, distribution: DistributionName): HashN
 function readKeyPrefix(general: SectionReader): string {
   const entry = general.last('keyprefix');
   if (!entry) return CONFIG_DEFAULTS.general.keyprefix;
-  // Asterisk strips the value's blanks already; anything left that memcached's text protocol
-  // would take as a separator (or libmemcached refuses in a namespace) is an error.
-  if (/[\x00-\x20\x7f]/.test(entry.value)) throw bad(entry, 'a prefix without spaces or control characters');
-  const bytes = Buffer.byteLength(entry.value, 'utf8');
-  if (bytes > MAX_KEY_PREFIX_BYTES) throw bad(entry, `a prefix of at most ${MAX_KEY_PREFIX_BYTES} bytes (it has ${bytes})`);
+  // The client and the embedded store refuse such a prefix when they are made; checked here with
+  // their own rule, so the refusal names this line instead of stopping the daemon at start.
+  try {
+    checkKeyPrefix(Buffer.from(entry.value, 'utf8'));
+  } catch (err) {
+    if (!(err instanceof MemcachedError)) throw err;
+    throw bad(entry, `a prefix of printable ASCII without spaces, at most ${MAX_KEY_PREFIX_BYTES} bytes (${err.message})`);
+  }
   return entry.value;
 }
 
