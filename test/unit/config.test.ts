@@ -584,6 +584,7 @@ describe('settings', () => {
       assert.deepEqual(server('/var/run/memcached.sock'), { kind: 'unix', host: '/var/run/memcached.sock', port: 0, weight: 1, text: '/var/run/memcached.sock' });
       assert.deepEqual(server('/var/run/memcached.sock/?5'), { kind: 'unix', host: '/var/run/memcached.sock', port: 0, weight: 5, text: '/var/run/memcached.sock/?5' });
       assert.deepEqual(server('host:11211/?0'), { kind: 'tcp', host: 'host', port: 11211, weight: 1, text: 'host:11211/?0' });
+      assert.deepEqual(server('host:11211/?4294967295'), { kind: 'tcp', host: 'host', port: 11211, weight: 4294967295, text: 'host:11211/?4294967295' });
       assert.deepEqual(server('  spaced:1  ; comment'), { kind: 'tcp', host: 'spaced', port: 1, weight: 1, text: 'spaced:1' });
     });
 
@@ -604,7 +605,12 @@ describe('settings', () => {
         ['[::1]x', /unexpected/],
         ['[::1]:', /bad port/],
         ['bad_host!', /not a host name/],
-        ['host:11211/?x', /bad host|bad port/],
+        ['host:11211/?x', /bad weight "x"/],
+        ['host:11211/?abc', /bad weight "abc"/],
+        ['host/?', /bad weight ""/],
+        ['host:11211/?-1', /bad weight/],
+        ['host:11211/?4294967296', /bad weight/],
+        ['/run/mc.sock/?x', /bad weight "x"/],
       ];
       for (const [text, reason] of cases) throwsAt(() => general('ttl=0', `server=${text}`), MAIN, 3, reason);
     });
