@@ -63,6 +63,14 @@ export interface AgiSettings {
   maxLineLength: number;
   /** Longest wait for Asterisk's answer to one command (ms). */
   answerTimeoutMs: number;
+  /** The lines that set bindaddr= and port=, so a listen failure can name them; null: the default. */
+  bindaddrAt: ConfigLocation | null;
+  portAt: ConfigLocation | null;
+}
+
+export interface ConfigLocation {
+  readonly file: string;
+  readonly line: number;
 }
 
 export interface ConfigWarning {
@@ -491,12 +499,18 @@ function readAgi(agi: SectionReader): AgiSettings {
     envTimeoutMs: agi.int('env_timeout', CONFIG_DEFAULTS.agi.env_timeout, 1, 600_000),
     maxLineLength: agi.int('max_line_length', CONFIG_DEFAULTS.agi.max_line_length, 1024, 1_048_576),
     answerTimeoutMs: agi.int('answer_timeout', CONFIG_DEFAULTS.agi.answer_timeout, 1, 600_000),
+    bindaddrAt: locationOf(agi.text('bindaddr')),
+    portAt: locationOf(agi.text('port')),
   };
   if (rules.length === 0 && !isLoopbackBind(settings.bindaddr)) {
     const at = agi.all('bindaddr').at(-1);
     if (at) agi.warn(at, `the FastAGI listener on ${settings.bindaddr} accepts every client: add permit= lines for your Asterisk servers`);
   }
   return settings;
+}
+
+function locationOf(entry: ConfigEntry | undefined): ConfigLocation | null {
+  return entry ? { file: entry.file, line: entry.line } : null;
 }
 
 function readRule(agi: SectionReader, entry: ConfigEntry): AclRule {
@@ -513,11 +527,21 @@ function readRule(agi: SectionReader, entry: ConfigEntry): AclRule {
   return { action, cidr, file: entry.file, line: entry.line };
 }
 
+/**
+ * An IP address (IPv6 with or without brackets, with a %zone for link-local) or `localhost`.
+ * Asterisk's own bindaddr= takes IP addresses only (ast_sockaddr_parse in main/netsock2.c asks
+ * getaddrinfo for AI_NUMERICHOST); a name would be resolved only at listen, to one of its
+ * addresses, and a typo would surface there with no line, so names other than localhost are refused.
+ */
 function readBindaddr(agi: SectionReader): string {
   const entry = agi.value('bindaddr', CONFIG_DEFAULTS.agi.bindaddr);
   if (!entry) return CONFIG_DEFAULTS.agi.bindaddr;
   const host = entry.value.startsWith('[') && entry.value.endsWith(']') ? entry.value.slice(1, -1) : entry.value;
-  if (parseIp(host) === null && !/^[A-Za-z0-9._-]+$/.test(host)) throw bad(entry, 'an IP address or host name to listen on');
+  if (host.toLowerCase() === 'localhost') return host;
+  const zone = host.includes(':') ? /%[A-Za-z0-9._-]+$/.exec(host) : null;
+  if (parseIp(zone ? host.slice(0, zone.index) : host) === null) {
+    throw bad(entry, 'an IP address to listen on (0.0.0.0, 127.0.0.1, ::, [::1], ...) or localhost; host names are not resolved');
+  }
   return host;
 }
 

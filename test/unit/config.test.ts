@@ -381,7 +381,7 @@ describe('settings', () => {
       embeddedMaxBytes: 64 * 1_048_576,
       sasl: null,
       tls: { enabled: false, verify: true },
-      agi: { bindaddr: '127.0.0.1', port: 4573, permit: [], deny: [], rules: [], maxSessions: 1000, envTimeoutMs: 5000, maxLineLength: 8192, answerTimeoutMs: 10_000 },
+      agi: { bindaddr: '127.0.0.1', port: 4573, permit: [], deny: [], rules: [], maxSessions: 1000, envTimeoutMs: 5000, maxLineLength: 8192, answerTimeoutMs: 10_000, bindaddrAt: null, portAt: null },
       warnings: [],
       source: null,
     });
@@ -641,11 +641,27 @@ describe('settings', () => {
       assert.deepEqual(s.warnings, []);
     });
 
-    it('takes IPv6 and host names for bindaddr, without brackets', () => {
+    it('takes IP addresses (IPv6 without brackets) and localhost for bindaddr', () => {
       assert.equal(agi('bindaddr=[::1]').agi.bindaddr, '::1');
       assert.equal(agi('bindaddr=::').agi.bindaddr, '::');
+      assert.equal(agi('bindaddr=fe80::1%eth0').agi.bindaddr, 'fe80::1%eth0');
       assert.equal(agi('bindaddr=localhost').agi.bindaddr, 'localhost');
-      throwsAt(() => agi('bindaddr=not an address'), MAIN, 2, /IP address or host name/);
+      assert.equal(agi('bindaddr=LocalHost').agi.bindaddr, 'LocalHost');
+      throwsAt(() => agi('bindaddr=not an address'), MAIN, 2, /an IP address to listen on/);
+    });
+
+    it('refuses a bindaddr that is no IP address at its line, as Asterisk\'s bindaddr does', () => {
+      // Such a value was taken and only failed at listen (getaddrinfo ENOTFOUND), with no line.
+      for (const bad of ['not-an-ip', 'pbx.example.com', '10.0.0', '10.0.0.256', '1.2.3.4:4573', '[::1', '::1%', '10.0.0.1%eth0']) {
+        throwsAt(() => agi('port=4574', `bindaddr=${bad}`), MAIN, 3, /an IP address to listen on .* host names are not resolved/);
+      }
+    });
+
+    it('keeps the lines of bindaddr= and port= for a listen failure to name', () => {
+      const s = agi('max_sessions=5', 'port=4574', 'bindaddr=10.1.1.1');
+      assert.deepEqual(s.agi.bindaddrAt, { file: MAIN, line: 4 });
+      assert.deepEqual(s.agi.portAt, { file: MAIN, line: 3 });
+      assert.equal(agi('max_sessions=5').agi.portAt, null);
     });
 
     it('validates numbers and networks at their line', () => {
@@ -804,6 +820,7 @@ describe('memcached.conf.sample (shipped)', () => {
     const { repoRoot } = await import('../support/fixtures.js');
     const sample = loadSettings(join(repoRoot(), 'memcached.conf.sample'));
     assert.deepEqual(sample.warnings, []);
-    assert.deepEqual({ ...sample, source: null }, defaultSettings());
+    // Where bindaddr= and port= were read is not a value: the defaults have none.
+    assert.deepEqual({ ...sample, source: null, agi: { ...sample.agi, bindaddrAt: null, portAt: null } }, defaultSettings());
   });
 });
