@@ -9,10 +9,8 @@ import { defaultSettings, loadSettings, type Settings } from '../config/settings
 export const DEFAULT_CONFIG_PATHS = ['/etc/asterisk/memcached.conf', '/etc/asterisk/memcache.conf'];
 
 export function readSettings(explicitPath: string | undefined): Settings {
-  if (explicitPath !== undefined) {
-    if (!existsSync(explicitPath)) throw new Error(`config file ${explicitPath} does not exist`);
-    return loadSettings(explicitPath);
-  }
+  // A missing or unreadable --config is a ConfigError naming the file (asterisk-conf.ts).
+  if (explicitPath !== undefined) return loadSettings(explicitPath);
   const found = DEFAULT_CONFIG_PATHS.find((p) => existsSync(p));
   return found === undefined ? defaultSettings() : loadSettings(found);
 }

@@ -72,8 +72,8 @@ export class ConfigError extends Error {
   /** The message without the location. */
   readonly reason: string;
 
-  constructor(file: string, line: number, reason: string) {
-    super(formatLocation(file, line) + reason);
+  constructor(file: string, line: number, reason: string, options?: ErrorOptions) {
+    super(formatLocation(file, line) + reason, options);
     this.name = 'ConfigError';
     this.file = file;
     this.line = line;

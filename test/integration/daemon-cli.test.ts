@@ -171,11 +171,43 @@ describe('the daemon from the command line', () => {
     writeFileSync(config, `[agi]\nport=${port}\n`);
     const first = startCli(['--config', config]);
     await first.waitFor((l) => String(l.msg).includes('listening'));
-    const second = startCli(['--config', config]);
-    assert.equal(await second.exited, 1);
-    assert.ok(second.lines.some((l) => l.level === 60 && String(l.msg).includes('EADDRINUSE')));
-    first.child.kill('SIGTERM');
+    try {
+      const second = startCli(['--config', config]);
+      assert.equal(await second.exited, 1);
+      const fatal = second.lines.find((l) => l.level === 60);
+      assert.match(String(fatal?.msg), new RegExp(`^not started: .*busy\\.conf:2: cannot listen for FastAGI on 127\\.0\\.0\\.1:${port} .*EADDRINUSE`));
+      assert.equal(fatal?.file, config);
+      assert.equal(fatal?.line, 2);
+      assert.equal(fatal?.code, 'EADDRINUSE');
+    } finally {
+      first.child.kill('SIGTERM');
+    }
     assert.equal(await first.exited, 0);
+  });
+
+  test('startup failures log the message, file, line and code, not an empty error object', async () => {
+    const port = await freePort();
+    const cases: Array<[string, string, Record<string, unknown>]> = [
+      // An address this host does not have (TEST-NET-1): named at the bindaddr= line.
+      ['absent-addr.conf', `[agi]\nport=${port}\nbindaddr=192.0.2.1\n`, { line: 3, code: 'EADDRNOTAVAIL' }],
+      ['bad-prefix.conf', `[general]\nkeyprefix=café:\n[agi]\nport=${port}\n`, { line: 2 }],
+      ['bad-bindaddr.conf', `[agi]\nbindaddr=not-an-ip\nport=${port}\n`, { line: 2 }],
+    ];
+    for (const [name, text, expected] of cases) {
+      const config = join(dir, name);
+      writeFileSync(config, text);
+      const d = startCli(['--config', config]);
+      const timer = setTimeout(() => d.child.kill('SIGKILL'), 5000);
+      assert.equal(await d.exited, 1, name);
+      clearTimeout(timer);
+      const fatal = d.lines.find((l) => l.level === 60);
+      assert.ok(fatal, name);
+      assert.equal(fatal.err, undefined, `${name}: ${JSON.stringify(fatal)}`);
+      assert.equal(fatal.file, config);
+      assert.equal(typeof fatal.error, 'string');
+      for (const [k, v] of Object.entries(expected)) assert.equal(fatal[k], v, `${name} ${k}`);
+      assert.match(String(fatal.msg), new RegExp(`^not started: ${config.replace(/[.]/g, '\\.')}:${String(expected.line)}: `), name);
+    }
   });
 });
 
