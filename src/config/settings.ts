@@ -261,7 +261,7 @@ class SectionReader {
         if (known.has(key)) {
           this.byKey.set(key, [...(this.byKey.get(key) ?? []), entry]);
           this.sequence.push(entry);
-        } else this.warn(entry, unknownKeyMessage(entry, key, section, otherSection));
+        } else this.warn(entry, unknownKeyMessage(entry, key, section, known, otherSection));
       }
     }
   }
@@ -354,7 +354,7 @@ function bad(entry: ConfigEntry, expected: string): ConfigError {
   return new ConfigError(entry.file, entry.line, `${entry.key}=${entry.value}: expected ${expected}`);
 }
 
-function unknownKeyMessage(entry: ConfigEntry, key: string, section: string, otherSection: ReadonlySet<string>): string {
+function unknownKeyMessage(entry: ConfigEntry, key: string, section: string, known: ReadonlySet<string>, otherSection: ReadonlySet<string>): string {
   if (key === 'prefixkey') {
     // The C module's sample says prefixkey=, but the module only ever read keyprefix=: honouring
     // the sample's spelling now would change the keys of boxes migrating from the C module.
@@ -362,7 +362,34 @@ function unknownKeyMessage(entry: ConfigEntry, key: string, section: string, oth
   }
   const other = section === 'general' ? 'agi' : 'general';
   if (otherSection.has(key)) return `${entry.key}= belongs in [${other}], not [${section}]; ignored`;
-  return `unknown key ${entry.key}= in [${section}]; ignored`;
+  // A misspelt key is ignored and its default used, which can move every key (distribtion=).
+  const near = nearestKey(key, known);
+  return `unknown key ${entry.key}= in [${section}]; ignored${near === undefined ? '' : ` (did you mean ${near}=?)`}`;
+}
+
+/** The known key nearest `key`, if it is at most two edits away (one for a short key). */
+function nearestKey(key: string, known: ReadonlySet<string>): string | undefined {
+  let best: string | undefined;
+  let bestDistance = key.length <= 4 ? 2 : 3;
+  for (const candidate of known) {
+    const d = editDistance(key, candidate);
+    if (d < bestDistance) [best, bestDistance] = [candidate, d];
+  }
+  return best;
+}
+
+/** Optimal string alignment distance (Levenshtein plus adjacent swaps). */
+function editDistance(a: string, b: string): number {
+  const rows = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let d = Math.min(rows[i - 1]![j]! + 1, rows[i]![j - 1]! + 1, rows[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d = Math.min(d, rows[i - 2]![j - 2]! + 1);
+      rows[i]![j] = d;
+    }
+  }
+  return rows[a.length]![b.length]!;
 }
 
 function warnUnknownSections(parsed: ParsedConfig, warnings: ConfigWarning[]): void {

@@ -688,6 +688,19 @@ describe('settings', () => {
   });
 
   describe('warnings', () => {
+    it('an unknown key that is a misspelt known one says which (distribtion= silently moved keys)', () => {
+      const s = settingsOf('[general]\ndistribtion=modula\nkeyprefx=a:\nserver=a\n[agi]\nprot=4574\nbindadr=0.0.0.0\nmax_session=5\nfrobnicate=1\n');
+      assert.deepEqual(s.warnings.map((w) => [w.line, w.message]), [
+        [2, 'unknown key distribtion= in [general]; ignored (did you mean distribution=?)'],
+        [3, 'unknown key keyprefx= in [general]; ignored (did you mean keyprefix=?)'],
+        [6, 'unknown key prot= in [agi]; ignored (did you mean port=?)'],
+        [7, 'unknown key bindadr= in [agi]; ignored (did you mean bindaddr=?)'],
+        [8, 'unknown key max_session= in [agi]; ignored (did you mean max_sessions=?)'],
+        [9, 'unknown key frobnicate= in [agi]; ignored'],
+      ]);
+      assert.equal(s.distribution, 'consistent');
+    });
+
     it('unknown keys and sections are warnings with file and line, never errors', () => {
       const s = settingsOf('[general]\nttl=5\ncolour=blue\n[extensions]\nexten=>s,1,NoOp\n[agi]\nfoo=1\n');
       assert.equal(s.ttl, 5);
