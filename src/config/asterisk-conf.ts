@@ -422,7 +422,8 @@ function wildcardRegExp(pattern: string): RegExp {
   return new RegExp(pattern.startsWith('.') ? `^${body}$` : `^(?!\\.)${body}$`);
 }
 
-function describeReadError(err: unknown): string {
+/** Why a file could not be read, in a few words (no such file, permission denied, is a directory). */
+export function describeReadError(err: unknown): string {
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
   if (code === 'ENOENT') return 'no such file';
   if (code === 'EACCES') return 'permission denied';

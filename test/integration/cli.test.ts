@@ -105,6 +105,16 @@ describe('usage', () => {
     }
   });
 
+  test('a TLS file that cannot be read names the config and its key, not just ENOENT', async () => {
+    const missing = join(dir, 'no-ca.pem');
+    const conf = writeConfig('tls-missing.conf', `[general]\nserver=127.0.0.1:1\ntls=yes\ntls_ca=${missing}\n`);
+    for (const args of [['check'], ['locate', 'k']]) {
+      const r = await run([...args, '--config', conf]);
+      assert.equal(r.code, 1, args.join(' '));
+      assert.equal(r.stderr, `res-memcached: ${conf}: tls_ca=${missing}: cannot read: no such file\n`);
+    }
+  });
+
   test('a missing or malformed --config exits 1 naming the file and line', async () => {
     const missing = await run(['locate', '--config', join(dir, 'nope.conf'), 'k']);
     assert.equal(missing.code, 1);
