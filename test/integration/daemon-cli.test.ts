@@ -112,6 +112,8 @@ describe('the daemon from the command line', () => {
       d.child.kill('SIGHUP');
       const refused = await d.waitFor((l) => String(l.msg).includes('reload refused'));
       assert.match(String(refused.msg), /reload\.conf:2/);
+      // Located, without pino's serialization of a plain object ("type":"Object","stack":"").
+      assert.deepEqual([refused.file, refused.line, refused.err], [config, 2, undefined]);
       await ch.agi(`agi://127.0.0.1:${port}/MCD`, ['missing']);
       assert.equal(ch.getVar('MCDRESULT'), 'MEMCACHED_NOTFOUND', 'still serving with the previous config');
     } finally {
