@@ -60,7 +60,7 @@ function reloadFrom(configPath: string | undefined, daemon: Daemon, log: Logger)
  * code (EADDRINUSE, MEMCACHED_...). Those failures are expected and their stack says nothing;
  * anything else is a bug and goes under `err`, which pino writes with its real stack.
  */
-export function errorFields(err: unknown): Record<string, unknown> {
+function errorFields(err: unknown): Record<string, unknown> {
   if (err instanceof ConfigError) return { error: err.reason, file: err.file, line: err.line, ...codeOf(err.cause) };
   const code = codeOf(err);
   if (err instanceof Error && code.code !== undefined) return { error: err.message, ...code };
