@@ -125,13 +125,19 @@ describe('the daemon from the command line', () => {
   test('SIGTERM with a session in flight: the session finishes, new calls get 47, exit 0', async () => {
     const port = await freePort();
     const config = join(dir, 'term.conf');
-    writeFileSync(config, `[general]\n[agi]\nport=${port}\n`);
+    writeFileSync(config, `[general]\n[agi]\nport=${port}\nmax_sessions=1\n`);
     const d = startCli(['--config', config]);
     await d.waitFor((l) => String(l.msg).includes('listening'));
     // A session that has connected but not yet sent its environment: in flight when SIGTERM lands.
     const ch = new FakeChannel();
     const slow = connect({ host: '127.0.0.1', port });
     await new Promise<void>((resolve) => slow.once('connect', () => resolve()));
+    // A connect completes in the kernel before the daemon accepts it; a SIGTERM landing in between
+    // made this one a refused newcomer (47, then a reset). With max_sessions=1, a second call that
+    // is turned away as over the cap proves the first is a session of the daemon's.
+    await ch.agi(`agi://127.0.0.1:${port}/MCD`, ['k']);
+    assert.equal(ch.getVar('MCDRESULT'), '47');
+    await d.waitFor((l) => String(l.msg).includes('max_sessions reached'));
     d.child.kill('SIGTERM');
     await d.waitFor((l) => String(l.msg).includes('stopping'));
     // While it drains, a new call gets no session: MCDRESULT=47 at once.
