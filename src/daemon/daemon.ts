@@ -46,6 +46,8 @@ export class Daemon {
   /** Starts listening; resolves once the port is bound. Rejects (and starts nothing) if it cannot bind. */
   static async start(settings: Settings, log: Logger): Promise<Daemon> {
     const daemon = new Daemon(settings, log);
+    // Before listening: a misspelt prot= leaves the default port, whose failure would hide why.
+    for (const w of settings.warnings) log.warn({ config: settings.source }, formatWarning(w));
     subscribe('res-memcached:server', daemon.#onServerEvent);
     try {
       daemon.#address = await daemon.#server.listen();
@@ -54,7 +56,6 @@ export class Daemon {
       await daemon.#current.backend.close();
       throw listenError(settings, err);
     }
-    for (const w of settings.warnings) log.warn({ config: settings.source }, formatWarning(w));
     log.info(
       { listen: `${daemon.#address.host}:${daemon.#address.port}`, config: settings.source ?? '(built-in defaults)', ...describeBackend(daemon.#current) },
       `res-memcached listening for FastAGI on ${daemon.#address.host}:${daemon.#address.port}, ${backendLine(daemon.#current)}`,

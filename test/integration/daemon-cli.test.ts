@@ -176,7 +176,7 @@ describe('the daemon from the command line', () => {
   test('a port in use: exit 1 with a fatal log line', async () => {
     const port = await freePort();
     const config = join(dir, 'busy.conf');
-    writeFileSync(config, `[agi]\nport=${port}\n`);
+    writeFileSync(config, `[agi]\nport=${port}\nmax_sesions=5\n`);
     const first = startCli(['--config', config]);
     await first.waitFor((l) => String(l.msg).includes('listening'));
     try {
@@ -187,6 +187,8 @@ describe('the daemon from the command line', () => {
       assert.equal(fatal?.file, config);
       assert.equal(fatal?.line, 2);
       assert.equal(fatal?.code, 'EADDRINUSE');
+      // The config's warnings are logged even though it did not start (a misspelt prot= is why).
+      assert.ok(second.lines.some((l) => l.level === 40 && String(l.msg).includes('busy.conf:3: unknown key max_sesions=')), JSON.stringify(second.lines));
     } finally {
       first.child.kill('SIGTERM');
     }
