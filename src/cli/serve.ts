@@ -60,14 +60,16 @@ function reloadFrom(configPath: string | undefined, daemon: Daemon, log: Logger)
  * code (EADDRINUSE, MEMCACHED_...). Those failures are expected and their stack says nothing;
  * anything else is a bug and goes under `err`, which pino writes with its real stack.
  */
-function errorFields(err: unknown): Record<string, unknown> {
-  if (err instanceof ConfigError) return { error: err.reason, file: err.file, line: err.line, ...codeOf(err.cause) };
-  const code = codeOf(err);
-  if (err instanceof Error && code.code !== undefined) return { error: err.message, ...code };
-  return { err };
+export function errorFields(err: unknown): Record<string, unknown> {
+  if (!(err instanceof Error)) return { err };
+  // A listen failure wraps the socket's error: its code is the cause's.
+  const code = codeOf(err) ?? codeOf(err.cause);
+  const coded = code === undefined ? {} : { code };
+  if (err instanceof ConfigError) return { error: err.reason, file: err.file, line: err.line, ...coded };
+  return code === undefined ? { err } : { error: err.message, ...coded };
 }
 
-function codeOf(err: unknown): { code?: string } {
+function codeOf(err: unknown): string | undefined {
   const code = (err as { code?: unknown } | null | undefined)?.code;
-  return typeof code === 'string' ? { code } : {};
+  return typeof code === 'string' ? code : undefined;
 }

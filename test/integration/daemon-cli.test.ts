@@ -5,10 +5,15 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
+import { connect, createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import { pino } from 'pino';
+
+import { errorFields } from '../../src/cli/serve.js';
+import { defaultSettings } from '../../src/config/settings.js';
+import { Daemon } from '../../src/daemon/daemon.js';
 
 import { FakeChannel } from '../support/fake-asterisk.js';
 import { repoRoot } from '../support/fixtures.js';
@@ -217,6 +222,26 @@ describe('the daemon from the command line', () => {
       assert.equal(typeof fatal.error, 'string');
       for (const [k, v] of Object.entries(expected)) assert.equal(fatal[k], v, `${name} ${k}`);
       assert.match(String(fatal.msg), new RegExp(`^not started: ${config.replace(/[.]/g, '\\.')}:${String(expected.line)}: `), name);
+    }
+  });
+});
+
+describe('a listen failure with no config file (built-in defaults)', () => {
+  test('says where bindaddr/port come from and logs the socket code, not a stack', async () => {
+    const busy = createServer();
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+    const port = (busy.address() as AddressInfo).port;
+    try {
+      const settings = defaultSettings();
+      settings.agi.port = port;
+      const error = await Daemon.start(settings, pino({ level: 'silent' })).then(
+        () => assert.fail('started on a busy port'),
+        (err: unknown) => err as Error,
+      );
+      assert.match(error.message, new RegExp(`^cannot listen for FastAGI on 127\\.0\\.0\\.1:${port} .*EADDRINUSE.*; set them in memcached\\.conf$`));
+      assert.deepEqual(errorFields(error), { error: error.message, code: 'EADDRINUSE' });
+    } finally {
+      busy.close();
     }
   });
 });
