@@ -4,10 +4,10 @@ import { Client } from '../cluster/client.js';
 import { clientOptionsFromSettings } from '../daemon/client-options.js';
 import { rcName } from '../util/errors.js';
 import type { Io } from './io.js';
-import { readSettings } from './settings-source.js';
+import { readSettingsReporting } from './settings-source.js';
 
 export async function runCheck(configPath: string | undefined, io: Io): Promise<number> {
-  const settings = readSettings(configPath);
+  const settings = readSettingsReporting(configPath, io);
   if (settings.servers.length === 0) {
     io.out('no server= lines: the embedded store serves (nothing to check)\n');
     return 0;

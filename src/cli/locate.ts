@@ -3,22 +3,27 @@
 import { Client } from '../cluster/client.js';
 import { clientOptionsFromSettings } from '../daemon/client-options.js';
 import { MemcachedError } from '../util/errors.js';
+import { keyBytes } from '../util/keys.js';
 import { UsageError, type Io } from './io.js';
-import { readSettings } from './settings-source.js';
+import { readSettingsReporting } from './settings-source.js';
 
 export async function runLocate(keys: readonly string[], configPath: string | undefined, io: Io): Promise<number> {
   if (keys.length === 0) throw new UsageError('locate needs at least one KEY');
-  const settings = readSettings(configPath);
-  if (settings.servers.length === 0) {
-    for (const key of keys) io.out(`${key}\t(embedded store)\n`);
-    return 0;
-  }
-  const client = new Client(clientOptionsFromSettings(settings));
+  const settings = readSettingsReporting(configPath, io);
+  const client = settings.servers.length === 0 ? null : new Client(clientOptionsFromSettings(settings));
+  // The embedded store refuses a key under the same rule as the client (util/keys.ts).
+  const prefixBytes = Buffer.byteLength(settings.keyPrefix, 'utf8');
+  const place = (key: string): string => {
+    if (client !== null) return client.locate(key) ?? '(no live server)';
+    keyBytes(key, prefixBytes);
+    return '(embedded store)';
+  };
+  // A bad key is reported and the others are still placed; the exit status tells there was one.
   let status = 0;
   try {
     for (const key of keys) {
       try {
-        io.out(`${key}\t${client.locate(key) ?? '(no live server)'}\n`);
+        io.out(`${key}\t${place(key)}\n`);
       } catch (err) {
         if (!(err instanceof MemcachedError)) throw err;
         io.err(`res-memcached: ${JSON.stringify(key)}: ${err.code} (${err.rc}): ${err.message}\n`);
@@ -26,7 +31,7 @@ export async function runLocate(keys: readonly string[], configPath: string | un
       }
     }
   } finally {
-    await client.close();
+    await client?.close();
   }
   return status;
 }

@@ -8,7 +8,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { runCheck } from './check.js';
 import { runLocate } from './locate.js';
 import { runServe } from './serve.js';
-import { readSettings } from './settings-source.js';
+import { readSettingsReporting } from './settings-source.js';
 import { runShow } from './show.js';
 import { UsageError, type Io } from './io.js';
 
@@ -35,7 +35,7 @@ Options:
 `;
 
 const VERB_HELP: Record<string, string> = {
-  locate: `Usage: res-memcached locate [--config PATH] KEY...
+  locate: `Usage: res-memcached locate [--config PATH] [--] KEY...
 
 Prints one line per key, in order: KEY<TAB>SERVER, SERVER written exactly as in its server= line,
 placed as libmemcached places it under the config (distribution, hash, weights, keyprefix with
@@ -53,8 +53,8 @@ default) and serves the dialplan commands from memcached (server= lines) or, wit
 the embedded store. Logs JSON lines to stdout. SIGTERM/SIGINT: stop accepting and let running
 sessions finish. SIGHUP: reload the config (an invalid one is refused and the old one kept).
 `,
-  show: `Usage: res-memcached show functions|applications
-       res-memcached show function NAME | show application NAME
+  show: `Usage: res-memcached show [--config PATH] functions|applications
+       res-memcached show [--config PATH] function NAME | application NAME
 
 Prints the dialplan commands, or one command's usage, as Asterisk's core show function does,
 with its FastAGI form.
@@ -63,43 +63,49 @@ with its FastAGI form.
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
-const OPTIONS = {
+const COMMON_OPTIONS = {
   config: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean' },
-  'log-level': { type: 'string' },
 } as const satisfies ParseArgsConfig['options'];
 
+const SERVE_OPTIONS = { ...COMMON_OPTIONS, 'log-level': { type: 'string' } } as const satisfies ParseArgsConfig['options'];
+
+/** Each verb's options: one a verb does not take is bad usage of that verb, not silently ignored. */
+const VERB_OPTIONS: Record<string, ParseArgsConfig['options']> = { serve: SERVE_OPTIONS, show: COMMON_OPTIONS, locate: COMMON_OPTIONS, check: COMMON_OPTIONS };
+
 export async function main(argv: readonly string[], io: Io): Promise<number> {
-  let parsed: ReturnType<typeof parseArgs<{ args: string[]; options: typeof OPTIONS; allowPositionals: true; strict: true }>>;
-  try {
-    parsed = parseArgs({ args: [...argv], options: OPTIONS, allowPositionals: true, strict: true });
-  } catch (err) {
-    io.err(`res-memcached: ${(err as Error).message}\n\n${HELP}`);
+  // The verb is found first, so that a wrong option gets the usage of the verb it was given to.
+  const verb = firstPositional(argv);
+  const name = verb ?? 'serve';
+  // hasOwn: `res-memcached toString` is an unknown verb, not Object.prototype's.
+  const verbOptions = Object.hasOwn(VERB_OPTIONS, name) ? VERB_OPTIONS[name] : undefined;
+  const verbHelp = Object.hasOwn(VERB_HELP, name) ? VERB_HELP[name] : undefined;
+  if (verbOptions === undefined || verbHelp === undefined) {
+    io.err(`res-memcached: unknown verb ${JSON.stringify(verb)}\n\n${HELP}`);
     return 2;
   }
-  const { values, positionals } = parsed;
-  const [verb, ...rest] = positionals;
+  let parsed;
+  try {
+    parsed = parseArgs({ args: [...argv], options: verbOptions, allowPositionals: true, strict: true });
+  } catch (err) {
+    const who = verb === undefined ? 'res-memcached' : `res-memcached ${verb}`;
+    io.err(`${who}: ${usageMessage(err as Error, verb)}\n\n${verb === undefined ? HELP : verbHelp}`);
+    return 2;
+  }
+  const values = parsed.values as { config?: string; help?: boolean; version?: boolean; 'log-level'?: string };
+  const rest = parsed.positionals.slice(1);
   if (values.version) {
     io.out(`${VERSION}\n`);
     return 0;
   }
-  if (verb === undefined && values.help) {
-    io.out(HELP);
-    return 0;
-  }
-  const verbHelp = VERB_HELP[verb ?? 'serve'];
-  if (verbHelp === undefined) {
-    io.err(`res-memcached: unknown verb ${JSON.stringify(verb)}\n\n${HELP}`);
-    return 2;
-  }
   if (values.help) {
-    io.out(verbHelp);
+    io.out(verb === undefined ? HELP : verbHelp);
     return 0;
   }
   const configPath = values.config;
   try {
-    switch (verb ?? 'serve') {
+    switch (name) {
       case 'serve': {
         if (rest.length > 0) throw new UsageError(`serve takes no arguments`);
         const level = values['log-level'] ?? 'info';
@@ -107,7 +113,7 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
         return await runServe(configPath, level);
       }
       case 'show':
-        return runShow(rest, readSettings(configPath), io);
+        return runShow(rest, readSettingsReporting(configPath, io), io);
       case 'locate':
         return await runLocate(rest, configPath, io);
       case 'check':
@@ -124,6 +130,21 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
     io.err(`res-memcached: ${(err as Error).message}\n`);
     return 1;
   }
+}
+
+/** The first word that is not an option or an option's value: the verb, if any. */
+function firstPositional(argv: readonly string[]): string | undefined {
+  // SERVE_OPTIONS holds every option there is, so each option's value is known as such.
+  const { tokens } = parseArgs({ args: [...argv], options: SERVE_OPTIONS, allowPositionals: true, strict: false, tokens: true });
+  return tokens.find((t) => t.kind === 'positional')?.value;
+}
+
+/** parseArgs' message, shorter for an unknown option (its advice on '--' only helps locate). */
+function usageMessage(err: Error, verb: string | undefined): string {
+  const unknown = /^Unknown option '([^']+)'/.exec(err.message);
+  if (unknown === null) return err.message;
+  const hint = verb === 'locate' ? ' (a KEY that starts with - goes after --)' : '';
+  return `unknown option ${unknown[1]}${hint}`;
 }
 
 function isEntryPoint(): boolean {

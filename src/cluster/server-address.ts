@@ -33,10 +33,16 @@ export function parseServerAddress(input: string): ServerAddress {
   if (text === '') throw new ServerAddressError('empty server address');
   let rest = text;
   let weight = 1;
-  const w = /\/\?([0-9]+)$/.exec(rest);
-  if (w) {
-    weight = Math.max(1, Number(w[1]));
-    rest = rest.slice(0, w.index);
+  // Everything after "/?" is the weight, so a wrong one is named as such (not as a bad port or
+  // part of a socket path). libmemcached keeps it in a uint32_t.
+  const mark = rest.lastIndexOf('/?');
+  if (mark !== -1) {
+    const weightText = rest.slice(mark + 2);
+    if (!/^[0-9]{1,10}$/.test(weightText) || Number(weightText) > 0xffffffff) {
+      throw new ServerAddressError(`bad weight ${JSON.stringify(weightText)} in ${JSON.stringify(text)} (a whole number from 0 to 4294967295)`);
+    }
+    weight = Math.max(1, Number(weightText));
+    rest = rest.slice(0, mark);
   }
   if (rest.startsWith('/')) return { kind: 'unix', host: rest, port: 0, weight, text };
   let host: string;

@@ -72,8 +72,8 @@ export class ConfigError extends Error {
   /** The message without the location. */
   readonly reason: string;
 
-  constructor(file: string, line: number, reason: string) {
-    super(formatLocation(file, line) + reason);
+  constructor(file: string, line: number, reason: string, options?: ErrorOptions) {
+    super(formatLocation(file, line) + reason, options);
     this.name = 'ConfigError';
     this.file = file;
     this.line = line;
@@ -422,7 +422,8 @@ function wildcardRegExp(pattern: string): RegExp {
   return new RegExp(pattern.startsWith('.') ? `^${body}$` : `^(?!\\.)${body}$`);
 }
 
-function describeReadError(err: unknown): string {
+/** Why a file could not be read, in a few words (no such file, permission denied, is a directory). */
+export function describeReadError(err: unknown): string {
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
   if (code === 'ENOENT') return 'no such file';
   if (code === 'EACCES') return 'permission denied';

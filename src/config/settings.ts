@@ -16,7 +16,8 @@ import { ConfigError, parseConfigFile, sectionsNamed, type ConfigEntry, type Par
 import { CidrError, isLoopback, parseCidr, parseIp, type Cidr } from './cidr.js';
 
 import { CLIENT_DEFAULTS } from '../cluster/defaults.js';
-import { MAX_EXPTIME as MAX_TTL, MAX_KEY_PREFIX_BYTES } from '../util/request-rules.js';
+import { MemcachedError } from '../util/errors.js';
+import { checkKeyPrefix, MAX_EXPTIME as MAX_TTL, MAX_KEY_PREFIX_BYTES } from '../util/request-rules.js';
 export { MAX_EXPTIME as MAX_TTL, MAX_KEY_PREFIX_BYTES } from '../util/request-rules.js';
 export { ConfigError } from './asterisk-conf.js';
 
@@ -62,6 +63,14 @@ export interface AgiSettings {
   maxLineLength: number;
   /** Longest wait for Asterisk's answer to one command (ms). */
   answerTimeoutMs: number;
+  /** The lines that set bindaddr= and port=, so a listen failure can name them; null: the default. */
+  bindaddrAt: ConfigLocation | null;
+  portAt: ConfigLocation | null;
+}
+
+export interface ConfigLocation {
+  readonly file: string;
+  readonly line: number;
 }
 
 /** Where and how often the embedded store is saved (embedded_snapshot=, embedded_snapshot_interval=). */
@@ -272,7 +281,7 @@ class SectionReader {
         if (known.has(key)) {
           this.byKey.set(key, [...(this.byKey.get(key) ?? []), entry]);
           this.sequence.push(entry);
-        } else this.warn(entry, unknownKeyMessage(entry, key, section, otherSection));
+        } else this.warn(entry, unknownKeyMessage(entry, key, section, known, otherSection));
       }
     }
   }
@@ -365,7 +374,7 @@ function bad(entry: ConfigEntry, expected: string): ConfigError {
   return new ConfigError(entry.file, entry.line, `${entry.key}=${entry.value}: expected ${expected}`);
 }
 
-function unknownKeyMessage(entry: ConfigEntry, key: string, section: string, otherSection: ReadonlySet<string>): string {
+function unknownKeyMessage(entry: ConfigEntry, key: string, section: string, known: ReadonlySet<string>, otherSection: ReadonlySet<string>): string {
   if (key === 'prefixkey') {
     // The C module's sample says prefixkey=, but the module only ever read keyprefix=: honouring
     // the sample's spelling now would change the keys of boxes migrating from the C module.
@@ -373,7 +382,34 @@ function unknownKeyMessage(entry: ConfigEntry, key: string, section: string, oth
   }
   const other = section === 'general' ? 'agi' : 'general';
   if (otherSection.has(key)) return `${entry.key}= belongs in [${other}], not [${section}]; ignored`;
-  return `unknown key ${entry.key}= in [${section}]; ignored`;
+  // A misspelt key is ignored and its default used, which can move every key (distribtion=).
+  const near = nearestKey(key, known);
+  return `unknown key ${entry.key}= in [${section}]; ignored${near === undefined ? '' : ` (did you mean ${near}=?)`}`;
+}
+
+/** The known key nearest `key`, if it is at most two edits away (one for a short key). */
+function nearestKey(key: string, known: ReadonlySet<string>): string | undefined {
+  let best: string | undefined;
+  let bestDistance = key.length <= 4 ? 2 : 3;
+  for (const candidate of known) {
+    const d = editDistance(key, candidate);
+    if (d < bestDistance) [best, bestDistance] = [candidate, d];
+  }
+  return best;
+}
+
+/** Optimal string alignment distance (Levenshtein plus adjacent swaps). */
+function editDistance(a: string, b: string): number {
+  const rows = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let d = Math.min(rows[i - 1]![j]! + 1, rows[i]![j - 1]! + 1, rows[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d = Math.min(d, rows[i - 2]![j - 2]! + 1);
+      rows[i]![j] = d;
+    }
+  }
+  return rows[a.length]![b.length]!;
 }
 
 function warnUnknownSections(parsed: ParsedConfig, warnings: ConfigWarning[]): void {
@@ -404,11 +440,14 @@ function readHash(general: SectionReader, distribution: DistributionName): HashN
 function readKeyPrefix(general: SectionReader): string {
   const entry = general.last('keyprefix');
   if (!entry) return CONFIG_DEFAULTS.general.keyprefix;
-  // Asterisk strips the value's blanks already; anything left that memcached's text protocol
-  // would take as a separator (or libmemcached refuses in a namespace) is an error.
-  if (/[\x00-\x20\x7f]/.test(entry.value)) throw bad(entry, 'a prefix without spaces or control characters');
-  const bytes = Buffer.byteLength(entry.value, 'utf8');
-  if (bytes > MAX_KEY_PREFIX_BYTES) throw bad(entry, `a prefix of at most ${MAX_KEY_PREFIX_BYTES} bytes (it has ${bytes})`);
+  // The client and the embedded store refuse such a prefix when they are made; checked here with
+  // their own rule, so the refusal names this line instead of stopping the daemon at start.
+  try {
+    checkKeyPrefix(Buffer.from(entry.value, 'utf8'));
+  } catch (err) {
+    if (!(err instanceof MemcachedError)) throw err;
+    throw bad(entry, `a prefix of printable ASCII without spaces, at most ${MAX_KEY_PREFIX_BYTES} bytes (${err.message})`);
+  }
   return entry.value;
 }
 
@@ -517,12 +556,18 @@ function readAgi(agi: SectionReader): AgiSettings {
     envTimeoutMs: agi.int('env_timeout', CONFIG_DEFAULTS.agi.env_timeout, 1, 600_000),
     maxLineLength: agi.int('max_line_length', CONFIG_DEFAULTS.agi.max_line_length, 1024, 1_048_576),
     answerTimeoutMs: agi.int('answer_timeout', CONFIG_DEFAULTS.agi.answer_timeout, 1, 600_000),
+    bindaddrAt: locationOf(agi.text('bindaddr')),
+    portAt: locationOf(agi.text('port')),
   };
   if (rules.length === 0 && !isLoopbackBind(settings.bindaddr)) {
     const at = agi.all('bindaddr').at(-1);
     if (at) agi.warn(at, `the FastAGI listener on ${settings.bindaddr} accepts every client: add permit= lines for your Asterisk servers`);
   }
   return settings;
+}
+
+function locationOf(entry: ConfigEntry | undefined): ConfigLocation | null {
+  return entry ? { file: entry.file, line: entry.line } : null;
 }
 
 function readRule(agi: SectionReader, entry: ConfigEntry): AclRule {
@@ -539,11 +584,21 @@ function readRule(agi: SectionReader, entry: ConfigEntry): AclRule {
   return { action, cidr, file: entry.file, line: entry.line };
 }
 
+/**
+ * An IP address (IPv6 with or without brackets, with a %zone for link-local) or `localhost`.
+ * Asterisk's own bindaddr= takes IP addresses only (ast_sockaddr_parse in main/netsock2.c asks
+ * getaddrinfo for AI_NUMERICHOST); a name would be resolved only at listen, to one of its
+ * addresses, and a typo would surface there with no line, so names other than localhost are refused.
+ */
 function readBindaddr(agi: SectionReader): string {
   const entry = agi.value('bindaddr', CONFIG_DEFAULTS.agi.bindaddr);
   if (!entry) return CONFIG_DEFAULTS.agi.bindaddr;
   const host = entry.value.startsWith('[') && entry.value.endsWith(']') ? entry.value.slice(1, -1) : entry.value;
-  if (parseIp(host) === null && !/^[A-Za-z0-9._-]+$/.test(host)) throw bad(entry, 'an IP address or host name to listen on');
+  if (host.toLowerCase() === 'localhost') return host;
+  const zone = host.includes(':') ? /%[A-Za-z0-9._-]+$/.exec(host) : null;
+  if (parseIp(zone ? host.slice(0, zone.index) : host) === null) {
+    throw bad(entry, 'an IP address to listen on (0.0.0.0, 127.0.0.1, ::, [::1], ...) or localhost; host names are not resolved');
+  }
   return host;
 }
 

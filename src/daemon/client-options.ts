@@ -2,7 +2,8 @@
 
 import { readFileSync } from 'node:fs';
 import type { ClientOptions } from '../cluster/client.js';
-import type { Settings } from '../config/settings.js';
+import { describeReadError } from '../config/asterisk-conf.js';
+import { ConfigError, type Settings } from '../config/settings.js';
 import type { TlsSettings } from '../memcache/connection.js';
 
 export function clientOptionsFromSettings(settings: Settings): ClientOptions {
@@ -19,16 +20,25 @@ export function clientOptionsFromSettings(settings: Settings): ClientOptions {
     serverFailureLimit: settings.serverFailureLimit,
     removeFailedServers: settings.removeFailedServers,
     sasl: settings.sasl,
-    tls: tlsFromSettings(settings.tls),
+    tls: tlsFromSettings(settings.tls, settings.source),
   };
 }
 
-function tlsFromSettings(tls: Settings['tls']): TlsSettings | null {
+function tlsFromSettings(tls: Settings['tls'], source: string | null): TlsSettings | null {
   if (!tls.enabled) return null;
   const out: TlsSettings = { verify: tls.verify };
-  if (tls.caFile !== undefined) out.ca = readFileSync(tls.caFile);
-  if (tls.certFile !== undefined) out.cert = readFileSync(tls.certFile);
-  if (tls.keyFile !== undefined) out.key = readFileSync(tls.keyFile);
+  if (tls.caFile !== undefined) out.ca = readTlsFile('tls_ca', tls.caFile, source);
+  if (tls.certFile !== undefined) out.cert = readTlsFile('tls_cert', tls.certFile, source);
+  if (tls.keyFile !== undefined) out.key = readTlsFile('tls_key', tls.keyFile, source);
   if (tls.serverName !== undefined) out.servername = tls.serverName;
   return out;
+}
+
+/** A certificate or key named in the config; one that cannot be read is a ConfigError naming the key and the file. */
+function readTlsFile(key: string, path: string, source: string | null): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    throw new ConfigError(source ?? '(defaults)', 0, `${key}=${path}: cannot read: ${describeReadError(err)}`, { cause: err });
+  }
 }

@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import { AgiServer, type AgiServerEvent, type AgiServerPolicy } from '../agi/server.js';
 import type { AgiSession } from '../agi/session.js';
 import { Client, type ServerEvent } from '../cluster/client.js';
-import { formatWarning, isPermitted, type Settings } from '../config/settings.js';
+import { ConfigError, formatWarning, isPermitted, type Settings } from '../config/settings.js';
 import type { CacheBackend } from '../dialplan/backend.js';
 import { busyCommand, runDialplanSession, type DialplanSettings } from '../dialplan/runner.js';
 import { MemoryStore } from '../store/memory-store.js';
@@ -52,6 +52,8 @@ export class Daemon {
 
   /** Starts listening; resolves once the port is bound. Rejects (and starts nothing) if it cannot bind. */
   static async start(settings: Settings, log: Logger): Promise<Daemon> {
+    // Before listening: a misspelt prot= leaves the default port, whose failure would hide why.
+    for (const w of settings.warnings) log.warn({ config: settings.source }, formatWarning(w));
     // The snapshot is loaded before the listener opens: no session sees a half-restored store.
     const first = settings.servers.length === 0 ? await embeddedGeneration(settings, log) : memcachedGeneration(settings);
     const daemon = new Daemon(first, log);
@@ -61,9 +63,8 @@ export class Daemon {
     } catch (err) {
       unsubscribe('res-memcached:server', daemon.#onServerEvent);
       await daemon.#current.backend.close();
-      throw err;
+      throw listenError(settings, err);
     }
-    for (const w of settings.warnings) log.warn({ config: settings.source }, formatWarning(w));
     log.info(
       { listen: `${daemon.#address.host}:${daemon.#address.port}`, config: settings.source ?? '(built-in defaults)', ...describeBackend(daemon.#current) },
       `res-memcached listening for FastAGI on ${daemon.#address.host}:${daemon.#address.port}, ${backendLine(daemon.#current)}`,
@@ -275,4 +276,20 @@ function backendLine(g: Generation): string {
     return `no server= configured: serving from the embedded store (${Math.round(s.embeddedMaxBytes / 1_048_576)} MiB, ${snapshot})`;
   }
   return `memcached: ${s.servers.map((x) => x.text).join(', ')} (${s.binaryProto ? 'binary' : 'text'} protocol, ${s.distribution})`;
+}
+
+/**
+ * A listen failure named at the [agi] line behind it: port= for a port in use or refused
+ * (EADDRINUSE, EACCES), else bindaddr= (an address this host does not have), else whichever is
+ * set. With neither set, the config file (or the built-in defaults) is named instead.
+ */
+function listenError(settings: Settings, err: unknown): Error {
+  const { bindaddr, port, bindaddrAt, portAt } = settings.agi;
+  const code = (err as NodeJS.ErrnoException).code;
+  const at = code === 'EADDRINUSE' || code === 'EACCES' ? (portAt ?? bindaddrAt) : (bindaddrAt ?? portAt);
+  const where = bindaddr.includes(':') ? `[${bindaddr}]:${port}` : `${bindaddr}:${port}`;
+  const reason = `cannot listen for FastAGI on ${where} ([agi] bindaddr=, port=): ${(err as Error).message}`;
+  if (at !== null) return new ConfigError(at.file, at.line, reason, { cause: err });
+  if (settings.source !== null) return new ConfigError(settings.source, 0, reason, { cause: err });
+  return new Error(`${reason}; set them in memcached.conf`, { cause: err });
 }

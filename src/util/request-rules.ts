@@ -40,7 +40,7 @@ export function checkCas(cas: bigint): bigint {
 
 /** libmemcached's namespace rules (src/libmemcached/namespace.cc): printable ASCII, at most 127 bytes. */
 export function checkKeyPrefix(prefix: Buffer): Buffer {
-  if (prefix.length > MAX_KEY_PREFIX_BYTES) throw new MemcachedError(Rc.KEY_TOO_BIG, `key prefix is longer than ${MAX_KEY_PREFIX_BYTES} bytes`);
+  if (prefix.length > MAX_KEY_PREFIX_BYTES) throw new MemcachedError(Rc.KEY_TOO_BIG, `key prefix is longer than ${MAX_KEY_PREFIX_BYTES} bytes (it has ${prefix.length})`);
   for (const b of prefix) {
     if (b <= 0x20 || b >= 0x7f) throw new MemcachedError(Rc.BAD_KEY_PROVIDED, 'key prefix holds a space, control or non-ASCII byte');
   }

@@ -54,6 +54,67 @@ describe('usage', () => {
     }
   });
 
+  test('a wrong option gets the usage of the verb it was given to, exit 2', async () => {
+    const cases: Array<[string[], RegExp]> = [
+      [['serve', '--bogus'], /^res-memcached serve: unknown option --bogus\n\nUsage: res-memcached \[serve\]/],
+      [['locate', '--bogus', 'k'], /^res-memcached locate: unknown option --bogus .*after --\)\n\nUsage: res-memcached locate/],
+      [['--config', '/nonexistent', 'check', '-x'], /^res-memcached check: unknown option -x\n\nUsage: res-memcached check/],
+      // --log-level is serve's alone: elsewhere it would be silently ignored.
+      [['check', '--log-level', 'debug'], /^res-memcached check: unknown option --log-level\n\nUsage: res-memcached check/],
+      [['show', '--log-level', 'debug', 'functions'], /^res-memcached show: unknown option --log-level\n\nUsage: res-memcached show/],
+      [['--bogus'], /^res-memcached: unknown option --bogus\n\nUsage: res-memcached \[VERB\]/],
+      [['toString'], /^res-memcached: unknown verb "toString"\n\nUsage: res-memcached \[VERB\]/],
+    ];
+    for (const [args, expected] of cases) {
+      const r = await run(args);
+      assert.equal(r.code, 2, args.join(' '));
+      assert.match(r.stderr, expected, args.join(' '));
+      assert.equal(r.stdout, '');
+    }
+    // A key that starts with - goes after --.
+    const conf = writeConfig('dash.conf', '[general]\nserver=127.0.0.1:1\n');
+    const dash = await run(['locate', '--config', conf, '--', '-k']);
+    assert.equal(dash.code, 0, dash.stderr);
+    assert.equal(dash.stdout, '-k\t127.0.0.1:1\n');
+  });
+
+  test('locate, check and show print the config warnings to stderr as file:line: message', async () => {
+    // distribtion= is ignored, so keys are placed by the default distribution: say so.
+    const conf = writeConfig('typo.conf', '[general]\ndistribtion=modula\n');
+    const warning = `res-memcached: warning: ${conf}:2: unknown key distribtion= in [general]; ignored (did you mean distribution=?)\n`;
+    for (const args of [['locate', 'k'], ['check'], ['show', 'function', 'MCD']]) {
+      const r = await run([...args, '--config', conf]);
+      assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
+      assert.equal(r.stderr, warning, args.join(' '));
+      assert.notEqual(r.stdout, '');
+    }
+  });
+
+  test('locate: a bad key gets its error and the others are still placed, exit 1', async () => {
+    const long = 'x'.repeat(246);
+    for (const servers of ['server=127.0.0.1:1\nserver=127.0.0.1:2\n', '']) {
+      const conf = writeConfig('bad-key.conf', `[general]\nkeyprefix=pbx:\n${servers}`);
+      const r = await run(['locate', '--config', conf, 'a', `${long}y`, 'b c', long, 'z']);
+      assert.equal(r.code, 1, servers);
+      const placed = r.stdout.trimEnd().split('\n').map((l) => l.split('\t')[0]);
+      // 246 + 4 prefix bytes = 250 fits; 251 does not.
+      assert.deepEqual(placed, ['a', long, 'z'], servers);
+      assert.match(r.stderr, new RegExp(`^res-memcached: "${long}y": MEMCACHED_BAD_KEY_PROVIDED \\(33\\): key is longer than 250 bytes with its prefix\n`, 'm'));
+      assert.match(r.stderr, /^res-memcached: "b c": MEMCACHED_BAD_KEY_PROVIDED \(33\)/m);
+      assert.equal(r.stderr.split('\n').length, 3, r.stderr);
+    }
+  });
+
+  test('a TLS file that cannot be read names the config and its key, not just ENOENT', async () => {
+    const missing = join(dir, 'no-ca.pem');
+    const conf = writeConfig('tls-missing.conf', `[general]\nserver=127.0.0.1:1\ntls=yes\ntls_ca=${missing}\n`);
+    for (const args of [['check'], ['locate', 'k']]) {
+      const r = await run([...args, '--config', conf]);
+      assert.equal(r.code, 1, args.join(' '));
+      assert.equal(r.stderr, `res-memcached: ${conf}: tls_ca=${missing}: cannot read: no such file\n`);
+    }
+  });
+
   test('a missing or malformed --config exits 1 naming the file and line', async () => {
     const missing = await run(['locate', '--config', join(dir, 'nope.conf'), 'k']);
     assert.equal(missing.code, 1);

@@ -5,10 +5,15 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
+import { connect, createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import { pino } from 'pino';
+
+import { errorFields } from '../../src/cli/serve.js';
+import { defaultSettings } from '../../src/config/settings.js';
+import { Daemon } from '../../src/daemon/daemon.js';
 
 import { CLI, startCli } from '../support/daemon-process.js';
 import { FakeChannel } from '../support/fake-asterisk.js';
@@ -69,6 +74,8 @@ describe('the daemon from the command line', () => {
       d.child.kill('SIGHUP');
       const refused = await d.waitFor((l) => String(l.msg).includes('reload refused'));
       assert.match(String(refused.msg), /reload\.conf:2/);
+      // Located, without pino's serialization of a plain object ("type":"Object","stack":"").
+      assert.deepEqual([refused.file, refused.line, refused.err], [config, 2, undefined]);
       await ch.agi(`agi://127.0.0.1:${port}/MCD`, ['missing']);
       assert.equal(ch.getVar('MCDRESULT'), 'MEMCACHED_NOTFOUND', 'still serving with the previous config');
     } finally {
@@ -80,13 +87,19 @@ describe('the daemon from the command line', () => {
   test('SIGTERM with a session in flight: the session finishes, new calls get 47, exit 0', async () => {
     const port = await freePort();
     const config = join(dir, 'term.conf');
-    writeFileSync(config, `[general]\n[agi]\nport=${port}\n`);
+    writeFileSync(config, `[general]\n[agi]\nport=${port}\nmax_sessions=1\n`);
     const d = startCli(dir, ['--config', config]);
     await d.waitFor((l) => String(l.msg).includes('listening'));
     // A session that has connected but not yet sent its environment: in flight when SIGTERM lands.
     const ch = new FakeChannel();
     const slow = connect({ host: '127.0.0.1', port });
     await new Promise<void>((resolve) => slow.once('connect', () => resolve()));
+    // A connect completes in the kernel before the daemon accepts it; a SIGTERM landing in between
+    // made this one a refused newcomer (47, then a reset). With max_sessions=1, a second call that
+    // is turned away as over the cap proves the first is a session of the daemon's.
+    await ch.agi(`agi://127.0.0.1:${port}/MCD`, ['k']);
+    assert.equal(ch.getVar('MCDRESULT'), '47');
+    await d.waitFor((l) => String(l.msg).includes('max_sessions reached'));
     d.child.kill('SIGTERM');
     await d.waitFor((l) => String(l.msg).includes('stopping'));
     // While it drains, a new call gets no session: MCDRESULT=47 at once.
@@ -125,14 +138,68 @@ describe('the daemon from the command line', () => {
   test('a port in use: exit 1 with a fatal log line', async () => {
     const port = await freePort();
     const config = join(dir, 'busy.conf');
-    writeFileSync(config, `[agi]\nport=${port}\n`);
+    writeFileSync(config, `[agi]\nport=${port}\nmax_sesions=5\n`);
     const first = startCli(dir, ['--config', config]);
     await first.waitFor((l) => String(l.msg).includes('listening'));
-    const second = startCli(dir, ['--config', config]);
-    assert.equal(await second.exited, 1);
-    assert.ok(second.lines.some((l) => l.level === 60 && String(l.msg).includes('EADDRINUSE')));
-    first.child.kill('SIGTERM');
+    try {
+      const second = startCli(dir, ['--config', config]);
+      assert.equal(await second.exited, 1);
+      const fatal = second.lines.find((l) => l.level === 60);
+      assert.match(String(fatal?.msg), new RegExp(`^not started: .*busy\\.conf:2: cannot listen for FastAGI on 127\\.0\\.0\\.1:${port} .*EADDRINUSE`));
+      assert.equal(fatal?.file, config);
+      assert.equal(fatal?.line, 2);
+      assert.equal(fatal?.code, 'EADDRINUSE');
+      // The config's warnings are logged even though it did not start (a misspelt prot= is why).
+      assert.ok(second.lines.some((l) => l.level === 40 && String(l.msg).includes('busy.conf:3: unknown key max_sesions=')), JSON.stringify(second.lines));
+    } finally {
+      first.child.kill('SIGTERM');
+    }
     assert.equal(await first.exited, 0);
+  });
+
+  test('startup failures log the message, file, line and code, not an empty error object', async () => {
+    const port = await freePort();
+    const cases: Array<[string, string, Record<string, unknown>]> = [
+      // An address this host does not have (TEST-NET-1): named at the bindaddr= line.
+      ['absent-addr.conf', `[agi]\nport=${port}\nbindaddr=192.0.2.1\n`, { line: 3, code: 'EADDRNOTAVAIL' }],
+      ['bad-prefix.conf', `[general]\nkeyprefix=café:\n[agi]\nport=${port}\n`, { line: 2 }],
+      ['bad-bindaddr.conf', `[agi]\nbindaddr=not-an-ip\nport=${port}\n`, { line: 2 }],
+    ];
+    for (const [name, text, expected] of cases) {
+      const config = join(dir, name);
+      writeFileSync(config, text);
+      const d = startCli(dir, ['--config', config]);
+      const timer = setTimeout(() => d.child.kill('SIGKILL'), 5000);
+      assert.equal(await d.exited, 1, name);
+      clearTimeout(timer);
+      const fatal = d.lines.find((l) => l.level === 60);
+      assert.ok(fatal, name);
+      assert.equal(fatal.err, undefined, `${name}: ${JSON.stringify(fatal)}`);
+      assert.equal(fatal.file, config);
+      assert.equal(typeof fatal.error, 'string');
+      for (const [k, v] of Object.entries(expected)) assert.equal(fatal[k], v, `${name} ${k}`);
+      assert.match(String(fatal.msg), new RegExp(`^not started: ${config.replace(/[.]/g, '\\.')}:${String(expected.line)}: `), name);
+    }
+  });
+});
+
+describe('a listen failure with no config file (built-in defaults)', () => {
+  test('says where bindaddr/port come from and logs the socket code, not a stack', async () => {
+    const busy = createServer();
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+    const port = (busy.address() as AddressInfo).port;
+    try {
+      const settings = defaultSettings();
+      settings.agi.port = port;
+      const error = await Daemon.start(settings, pino({ level: 'silent' })).then(
+        () => assert.fail('started on a busy port'),
+        (err: unknown) => err as Error,
+      );
+      assert.match(error.message, new RegExp(`^cannot listen for FastAGI on 127\\.0\\.0\\.1:${port} .*EADDRINUSE.*; set them in memcached\\.conf$`));
+      assert.deepEqual(errorFields(error), { error: error.message, code: 'EADDRINUSE' });
+    } finally {
+      busy.close();
+    }
   });
 });
 
