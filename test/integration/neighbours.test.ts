@@ -187,7 +187,10 @@ async function checkExchange(x: Exchange, stringType: string): Promise<void> {
     else assert.equal(at.item.ttl, -1, `${scenario.id}: ${k} ttl`);
   }
   assert.deepEqual(wrong, [], `${scenario.id}: ${wrong.length} keys not where locate() says`);
-  assert.equal(perServer.size, 3, `${scenario.id}: keys should spread over the 3 servers (${JSON.stringify([...perServer])})`);
+  // Placement must not be vacuous (every key on one server). Not "all 3": with the FNV hashes
+  // libmemcached's consistent continuum spreads so unevenly that for about 1 port triple in 300
+  // a server gets none of these 300 keys (README, Known limits).
+  assert.ok(perServer.size >= 2, `${scenario.id}: every key is on one server (${JSON.stringify([...perServer])})`);
   if (scenario.contrast !== undefined) {
     const other = buildClient(scenario, x.servers, scenario.contrast);
     const moved = all.filter((k) => other.locate(k) !== client.locate(k)).length;
@@ -367,7 +370,26 @@ function pylibmc(binary: boolean, behaviors: Record<string, unknown>): (ms: read
 
 const pylibmcScenarios: Scenario[] = [
   { id: 'py-modula', transport: 'tcp', client: { options: { distribution: 'modula', protocol: 'text' } }, neighbour: pylibmc(false, {}) },
-  ...(['md5', 'crc', 'fnv1a_64', 'fnv1_32', 'murmur', 'jenkins'] as const).map(
+  {
+    id: 'py-modula-fnv1a_32',
+    transport: 'tcp',
+    client: { options: { distribution: 'modula', hash: 'fnv1a_32' } },
+    neighbour: pylibmc(true, { hash: 'fnv1a_32' }),
+  },
+  {
+    id: 'py-consistent-ketama',
+    transport: 'tcp',
+    client: { options: { distribution: 'consistent' } },
+    neighbour: pylibmc(false, { distribution: 'consistent ketama' }),
+  },
+  {
+    id: 'py-ketama',
+    transport: 'tcp',
+    client: { options: { distribution: 'consistent' } },
+    neighbour: pylibmc(true, { ketama: true }),
+  },
+  // Every hash pylibmc offers that Debian's libmemcached has (not hsieh).
+  ...(['default', 'md5', 'crc', 'fnv1_64', 'fnv1a_64', 'fnv1_32', 'fnv1a_32', 'murmur', 'jenkins'] as const).map(
     (hash, i): Scenario => ({
       id: `py-consistent-${hash}`,
       transport: 'tcp',
@@ -388,6 +410,16 @@ const pylibmcScenarios: Scenario[] = [
     weights: [2, 1, 3],
     client: { options: { distribution: 'ketama_weighted', protocol: 'text' } },
     neighbour: pylibmc(false, { ketama_weighted: true }),
+  },
+  {
+    // The weighted distribution alone leaves the key hash at one-at-a-time (ketama_weighted
+    // also sets MD5): the client's default for ketama_weighted is MD5, so hash is given.
+    id: 'py-consistent-weighted',
+    transport: 'tcp',
+    weights: [1, 2, 3],
+    client: { options: { distribution: 'ketama_weighted', hash: 'default' } },
+    neighbour: pylibmc(true, { distribution: 'consistent weighted' }),
+    contrast: { hash: 'md5' },
   },
   {
     // pylibmc adds a socket with memcached_server_add_unix_socket: port 0, points `/path:0-N`.
