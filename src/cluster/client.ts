@@ -46,8 +46,9 @@ export interface ClientOptions {
   /**
    * How a Unix socket server's continuum points are named. 'path' (default): `/path-N`, as PHP
    * Memcached's addServer('/path', 0) and libmemcached's memcached_server_add() (port 0 is
-   * stored as 11211, src/libmemcached/server.cc). 'path:0': `/path:0-N`, as
-   * memcached_server_add_unix_socket() (pylibmc, libmemcached's --SOCKET=).
+   * stored as 11211: src/libmemcached/hosts.cc, memcached_server_add_with_weight). 'path:0':
+   * `/path:0-N`, as
+   * memcached_server_add_unix_socket() (pylibmc, PHP Memcached's addServers()).
    */
   socketPointNames?: 'path' | 'path:0';
   connectTimeoutMs?: number;
