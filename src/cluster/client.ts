@@ -16,7 +16,7 @@ import { CLIENT_DEFAULTS } from './defaults.js';
 import { ServerHealth } from './health.js';
 import type { DistributionName, HashName, ServerSpec } from './names.js';
 import { Router, type RouterOptions } from './router.js';
-import { parseServerAddress, type ServerAddress } from './server-address.js';
+import { DEFAULT_PORT, parseServerAddress, type ServerAddress } from './server-address.js';
 
 export type { Item } from '../memcache/protocol/command.js';
 export type { ServerAddress } from './server-address.js';
@@ -35,6 +35,22 @@ export interface ClientOptions {
   keyPrefix?: string;
   /** The prefix takes part in placement (libmemcached --HASH-WITH-NAMESPACE). Default false. */
   hashWithPrefix?: boolean;
+  /**
+   * Hash of the consistent continuum's points; default: `hash`. libmemcached builds the continuum
+   * with the key hash in force when the servers are added and does not rebuild it when the hash
+   * changes later (src/libmemcached/behavior.cc, MEMCACHED_BEHAVIOR_HASH): PHP Memcached that sets
+   * OPT_HASH after addServers() hashes its points with 'default'. Not used by modula or weighted
+   * ketama (MD5 points).
+   */
+  continuumHash?: HashName;
+  /**
+   * How a Unix socket server's continuum points are named. 'path' (default): `/path-N`, as PHP
+   * Memcached's addServer('/path', 0) and libmemcached's memcached_server_add() (port 0 is
+   * stored as 11211: src/libmemcached/hosts.cc, memcached_server_add_with_weight). 'path:0':
+   * `/path:0-N`, as
+   * memcached_server_add_unix_socket() (pylibmc, PHP Memcached's addServers()).
+   */
+  socketPointNames?: 'path' | 'path:0';
   connectTimeoutMs?: number;
   /** Longest wait for a reply (ms). */
   timeoutMs?: number;
@@ -109,7 +125,9 @@ export class Client {
     checkKeyPrefix(this.#prefix);
     this.#hashWithPrefix = o.hashWithPrefix ?? false;
     const addresses = o.servers.map((s) => (typeof s === 'string' ? parseServerAddress(s) : s));
-    this.#specs = addresses.map((a) => ({ host: a.host, port: a.port, weight: Math.max(1, a.weight) }));
+    // The port libmemcached records for a socket decides its point names (router.ts continuumPointString).
+    const socketPort = o.socketPointNames === 'path:0' ? 0 : DEFAULT_PORT;
+    this.#specs = addresses.map((a) => ({ host: a.host, port: a.kind === 'unix' ? socketPort : a.port, weight: Math.max(1, a.weight) }));
     const weightsGiven = this.#specs.some((s) => s.weight > 1);
     const distribution = o.distribution;
     this.#routerOptions = {
@@ -118,6 +136,7 @@ export class Client {
       // distribution (src/libmemcached/hosts.cc server_add); ketama_weighted always is.
       weighted: distribution === 'ketama_weighted' || (distribution !== 'modula' && weightsGiven),
       keyHash: o.hash ?? (distribution === 'ketama_weighted' ? 'md5' : 'default'),
+      ...(o.continuumHash === undefined ? {} : { pointHash: o.continuumHash }),
     };
     this.#router = new Router(this.#specs, this.#routerOptions);
     const policy = { retryTimeoutMs: o.retryTimeoutMs, failureLimit: Math.max(1, o.serverFailureLimit), removeFailed: o.removeFailedServers };

@@ -23,7 +23,8 @@ export type DistributionName = (typeof DISTRIBUTIONS)[number];
 
 /**
  * One server as the continuum sees it. `host` is verbatim as configured (never resolved: the
- * continuum hashes the text); a Unix socket has its path as host and port 0.
+ * continuum hashes the text); a Unix socket has its path as host and the port libmemcached
+ * recorded for it (11211 or 0, see router.ts continuumPointString).
  */
 export interface ServerSpec {
   readonly host: string;

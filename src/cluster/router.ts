@@ -55,7 +55,9 @@ const utf8 = new TextEncoder();
 /**
  * The string whose hash gives point `i` of a server (hosts.cc update_continuum): `host-i` on port
  * 11211, else `host:port-i`; spymemcached's format is `/host:port-i`, always with the port. The
- * host is the configured text (never resolved); a Unix socket is its path with port 0.
+ * host is the configured text (never resolved); a Unix socket is its path, with the port
+ * libmemcached recorded for it: 11211 when added as PHP Memcached does (`/path-i`), 0 when added
+ * with memcached_server_add_unix_socket (`/path:0-i`); the client chooses (socketPointNames).
  */
 export function continuumPointString(server: ServerSpec, i: number, spy: boolean): string {
   if (spy) return `/${server.host}:${server.port}-${i}`;

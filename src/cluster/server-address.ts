@@ -3,7 +3,8 @@
 //   host:port
 //   host:port/?3    weight 3 (libmemcached's config-string form)
 //   [::1]:11212     IPv6 with a port; a bare IPv6 address takes port 11211
-//   /run/mc.sock    Unix socket (port 0 in the continuum, as libmemcached); /run/mc.sock/?2 weighted
+//   /run/mc.sock    Unix socket (port 0 here; its continuum port is the client's socketPointNames);
+//                   /run/mc.sock/?2 weighted
 
 import { isIPv6 } from 'node:net';
 

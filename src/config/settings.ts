@@ -96,6 +96,10 @@ export interface Settings {
   ttl: number;
   binaryProto: boolean;
   hash: HashName;
+  /** Hash of the consistent continuum's points (continuum_hash=; empty: `hash`). */
+  continuumHash: HashName;
+  /** Continuum point names of a Unix socket server (ClientOptions.socketPointNames). */
+  socketPointNames: 'path' | 'path:0';
   keyPrefix: string;
   servers: ServerAddress[];
   distribution: DistributionName;
@@ -133,6 +137,9 @@ export const CONFIG_DEFAULTS = {
     binary_proto: true,
     /** md5 when distribution=ketama_weighted and no hash= is given. */
     hash: 'default',
+    /** Empty: the key hash (hash=). */
+    continuum_hash: '',
+    socket_point_names: 'path' as 'path' | 'path:0',
     keyprefix: '',
     distribution: CLIENT_DEFAULTS.distribution,
     hash_with_prefix: false,
@@ -169,6 +176,7 @@ export const MEMCACHED_MAX_KEY = 250;
 
 const GENERAL_KEYS = new Set([
   'ttl', 'binary_proto', 'hash', 'keyprefix', 'server', 'distribution', 'hash_with_prefix',
+  'continuum_hash', 'socket_point_names',
   'connect_timeout', 'timeout', 'retry_timeout', 'server_failure_limit', 'remove_failed_servers',
   'max_key_length', 'max_value_length', 'counter_ttl', 'result_format', 'sasl_username',
   'sasl_password', 'embedded_max_memory', 'embedded_snapshot', 'embedded_snapshot_interval', 'tls', 'tls_ca', 'tls_cert', 'tls_key', 'tls_verify', 'tls_servername',
@@ -201,11 +209,15 @@ export function settingsFromConfig(parsed: ParsedConfig): Settings {
   const keyPrefix = readKeyPrefix(general);
   const maxKeyLength = general.int('max_key_length', CONFIG_DEFAULTS.general.max_key_length, 1, MEMCACHED_MAX_KEY);
   warnKeyRoom(general, keyPrefix, maxKeyLength);
+  const ttl = general.int('ttl', CONFIG_DEFAULTS.general.ttl, 0, MAX_TTL);
+  const hash = readHash(general, distribution);
 
   const settings: Settings = {
-    ttl: general.int('ttl', CONFIG_DEFAULTS.general.ttl, 0, MAX_TTL),
+    ttl,
     binaryProto,
-    hash: readHash(general, distribution),
+    hash,
+    continuumHash: readContinuumHash(general, hash),
+    socketPointNames: general.choice('socket_point_names', CONFIG_DEFAULTS.general.socket_point_names, ['path', 'path:0'] as const),
     keyPrefix,
     servers: readServers(general),
     distribution,
@@ -425,11 +437,25 @@ function readHash(general: SectionReader, distribution: DistributionName): HashN
   // PHP Memcached's OPT_LIBKETAMA_COMPATIBLE = ketama_weighted + MD5 key hashing.
   const fallback: HashName = distribution === 'ketama_weighted' ? 'md5' : 'default';
   const entry = general.value('hash', fallback);
-  if (!entry) return fallback;
+  return entry ? hashNamed(general, entry) : fallback;
+}
+
+/**
+ * continuum_hash= models a libmemcached user that changed the key hash after adding its servers
+ * (PHP Memcached: setOption(OPT_HASH) after addServers()): libmemcached keeps the continuum it
+ * built with the earlier hash (src/libmemcached/behavior.cc, MEMCACHED_BEHAVIOR_HASH). Empty, as
+ * in the sample, means the key hash.
+ */
+function readContinuumHash(general: SectionReader, hash: HashName): HashName {
+  const entry = general.last('continuum_hash');
+  return entry === undefined || entry.value === '' ? hash : hashNamed(general, entry);
+}
+
+function hashNamed(general: SectionReader, entry: ConfigEntry): HashName {
   const word = entry.value.toLowerCase();
   const alias = HASH_ALIASES[word];
   if (alias) {
-    general.warn(entry, `hash=${entry.value} is read as ${alias} (the C module's sample spelling; note the C module itself did not recognise it and used "default")`);
+    general.warn(entry, `${entry.key}=${entry.value} is read as ${alias} (the C module's sample spelling; note the C module itself did not recognise it and used "default")`);
     return alias;
   }
   const found = HASH_NAMES.find((h) => h === word);

@@ -12,6 +12,8 @@ export function clientOptionsFromSettings(settings: Settings): ClientOptions {
     protocol: settings.binaryProto ? 'binary' : 'text',
     distribution: settings.distribution,
     hash: settings.hash,
+    continuumHash: settings.continuumHash,
+    socketPointNames: settings.socketPointNames,
     keyPrefix: settings.keyPrefix,
     hashWithPrefix: settings.hashWithPrefix,
     connectTimeoutMs: settings.connectTimeoutMs,

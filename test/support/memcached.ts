@@ -39,24 +39,28 @@ export async function freePort(host = '127.0.0.1'): Promise<number> {
  * connecting alone would then hand this test someone else's memcached.
  */
 async function waitForPort(host: string, port: number, child: ChildProcess, timeoutMs = 5000): Promise<void> {
+  return waitForListener({ host, port }, `${host}:${port}`, child, timeoutMs);
+}
+
+async function waitForListener(target: net.NetConnectOpts, name: string, child: ChildProcess, timeoutMs = 5000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`memcached exited with ${child.exitCode}`);
-    const pid = await statsPid(host, port);
+    const pid = await statsPid(target);
     // 0: it answered but will not say (SASL on); the child owns the port if it is still alive.
     if (pid === child.pid || (pid === 0 && child.exitCode === null)) return;
-    if (pid !== null) throw new Error(`${host}:${port} is served by another memcached (pid ${pid})`);
-    if (Date.now() > deadline) throw new Error(`memcached did not listen on ${host}:${port}`);
+    if (pid !== null) throw new Error(`${name} is served by another memcached (pid ${pid})`);
+    if (Date.now() > deadline) throw new Error(`memcached did not listen on ${name}`);
     await sleep(20);
   }
 }
 
-/** The pid a memcached on host:port reports, 0 if it refuses to tell, null when nothing answers. */
-function statsPid(host: string, port: number): Promise<number | null> {
+/** The pid a memcached at `target` reports, 0 if it refuses to tell, null when nothing answers. */
+function statsPid(target: net.NetConnectOpts): Promise<number | null> {
   return new Promise((resolve) => {
     let text = '';
     let connected = false;
-    const s = net.connect({ host, port }, () => {
+    const s = net.connect(target, () => {
       connected = true;
       s.write('stats\r\n');
     });
@@ -132,4 +136,40 @@ export async function startMemcached(extraArgs: readonly string[] = [], options:
     return proc;
   }
   throw new Error(`could not start memcached: ${String(lastError)}`);
+}
+
+export interface SocketMemcached {
+  /** The socket path: a server= line / ClientOptions.servers entry as it is. */
+  readonly path: string;
+  readonly pid: number;
+  stop(): Promise<void>;
+}
+
+/**
+ * A memcached listening on a Unix socket only (`-s path`; memcached then opens no TCP port). The
+ * directory must let the server's user (nobody, when the tests run as root) create the socket.
+ */
+export async function startSocketMemcached(path: string): Promise<SocketMemcached> {
+  const bin = process.env['MEMCACHED_BIN'] ?? 'memcached';
+  const args = ['-s', path, '-a', '0700', '-t', '1', '-m', '64'];
+  if (process.getuid?.() === 0) args.push('-u', 'nobody');
+  const child = spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  child.stderr?.resume();
+  try {
+    await waitForListener({ path }, path, child);
+  } catch (err) {
+    child.kill('SIGKILL');
+    throw err;
+  }
+  return {
+    path,
+    pid: child.pid!,
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = new Promise<void>((r) => child.once('exit', () => r()));
+        child.kill('SIGKILL');
+        await exited;
+      }
+    },
+  };
 }

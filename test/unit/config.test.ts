@@ -365,6 +365,8 @@ describe('settings', () => {
       ttl: 0,
       binaryProto: true,
       hash: 'default',
+      continuumHash: 'default',
+      socketPointNames: 'path',
       keyPrefix: '',
       servers: [],
       distribution: 'consistent',
@@ -444,6 +446,22 @@ describe('settings', () => {
       assert.match(a64.warnings[0]?.message ?? '', /fnv1a_64/);
       assert.equal(general('hash=FNV1_32A').hash, 'fnv1a_32');
       throwsAt(() => general('', 'hash=sha1'), MAIN, 3, /hash=sha1: expected one of default, md5/);
+    });
+
+    it('continuum_hash: the key hash unless given; every hash name; a bad one names its line', () => {
+      assert.equal(general('hash=md5').continuumHash, 'md5');
+      assert.equal(general('hash=md5', 'continuum_hash=').continuumHash, 'md5');
+      assert.deepEqual(general('hash=md5', 'continuum_hash=').warnings, []);
+      assert.equal(general('hash=md5', 'continuum_hash=default').continuumHash, 'default');
+      assert.equal(general('continuum_hash=FNV1A_32').continuumHash, 'fnv1a_32');
+      assert.equal(general('continuum_hash=fnv1_64a').continuumHash, 'fnv1a_64');
+      throwsAt(() => general('', 'continuum_hash=sha1'), MAIN, 3, /continuum_hash=sha1: expected one of default, md5/);
+    });
+
+    it('socket_point_names: path (the default) or path:0', () => {
+      assert.equal(general('').socketPointNames, 'path');
+      assert.equal(general('socket_point_names=path:0').socketPointNames, 'path:0');
+      throwsAt(() => general('socket_point_names=port'), MAIN, 2, /socket_point_names=port: expected one of path, path:0/);
     });
 
     it('hash defaults to md5 under ketama_weighted only when hash= is not given', () => {
