@@ -268,7 +268,7 @@ describe('the daemon stopped and reloaded under load', () => {
     const names: string[] = [];
     const perServer = new Map<string, number>();
     for (let n = 0; names.length < COUNTERS; n++) {
-      const server = client.locate(`exact${n}`) ?? "";
+      const server = client.locate(`exact${n}`) ?? '';
       if ((perServer.get(server) ?? 0) >= COUNTERS / 3) continue;
       perServer.set(server, (perServer.get(server) ?? 0) + 1);
       names.push(`exact${n}`);
