@@ -92,6 +92,22 @@ export interface ConfigWarning {
   message: string;
 }
 
+/** [ami]: the link to Asterisk's Manager Interface (src/ami/client.ts). */
+export interface AmiSettings {
+  /** enabled=, by default on once username= is given. */
+  enabled: boolean;
+  host: string;
+  port: number;
+  username: string;
+  secret: string;
+  /** plain sends Secret:; md5 answers a Challenge, so the secret never crosses the wire. */
+  auth: 'plain' | 'md5';
+  /** TCP connect + banner + Login (ms). */
+  connectTimeoutMs: number;
+  /** Longest wait between two connection attempts (ms); the first waits 500 ms. */
+  reconnectMaxMs: number;
+}
+
 export interface Settings {
   ttl: number;
   binaryProto: boolean;
@@ -121,6 +137,7 @@ export interface Settings {
   sasl: { username: string; password: string } | null;
   tls: TlsSettings;
   agi: AgiSettings;
+  ami: AmiSettings;
   warnings: ConfigWarning[];
   /** The file read; null for the built-in defaults. */
   source: string | null;
@@ -169,6 +186,16 @@ export const CONFIG_DEFAULTS = {
     max_line_length: 8192,
     answer_timeout: 10_000,
   },
+  ami: {
+    host: '127.0.0.1',
+    port: 5038,
+    /** Empty: no AMI link (unless enabled=yes, which then needs a username). */
+    username: '',
+    secret: '',
+    auth: 'plain' as 'plain' | 'md5',
+    connect_timeout: 5000,
+    reconnect_max: 30_000,
+  },
 } as const;
 
 /** memcached's own key limit. */
@@ -182,6 +209,7 @@ const GENERAL_KEYS = new Set([
   'sasl_password', 'embedded_max_memory', 'embedded_snapshot', 'embedded_snapshot_interval', 'tls', 'tls_ca', 'tls_cert', 'tls_key', 'tls_verify', 'tls_servername',
 ]);
 const AGI_KEYS = new Set(['bindaddr', 'port', 'permit', 'deny', 'max_sessions', 'env_timeout', 'max_line_length', 'answer_timeout']);
+const AMI_KEYS = new Set(['enabled', 'host', 'port', 'username', 'secret', 'auth', 'connect_timeout', 'reconnect_max']);
 const REPEATABLE_KEYS = new Set(['server', 'permit', 'deny']);
 
 /** Hash spellings of the C module's sample, mapped to the names libmemcached uses. */
@@ -203,6 +231,7 @@ export function settingsFromConfig(parsed: ParsedConfig): Settings {
   warnUnknownSections(parsed, warnings);
   const general = new SectionReader(parsed, 'general', GENERAL_KEYS, AGI_KEYS, warnings);
   const agi = new SectionReader(parsed, 'agi', AGI_KEYS, GENERAL_KEYS, warnings);
+  const ami = new SectionReader(parsed, 'ami', AMI_KEYS, new Set(), warnings);
 
   const binaryProto = general.bool('binary_proto', CONFIG_DEFAULTS.general.binary_proto);
   const distribution = general.choice('distribution', CONFIG_DEFAULTS.general.distribution, DISTRIBUTIONS);
@@ -236,6 +265,7 @@ export function settingsFromConfig(parsed: ParsedConfig): Settings {
     sasl: readSasl(general, binaryProto),
     tls: readTls(general),
     agi: readAgi(agi),
+    ami: readAmi(ami),
     warnings,
     source: parsed.file,
   };
@@ -427,8 +457,8 @@ function editDistance(a: string, b: string): number {
 function warnUnknownSections(parsed: ParsedConfig, warnings: ConfigWarning[]): void {
   for (const section of parsed.sections) {
     const name = section.name.toLowerCase();
-    if (name !== 'general' && name !== 'agi') {
-      warnings.push({ file: section.file, line: section.line, message: `unknown section [${section.name}]; ignored (known: [general], [agi])` });
+    if (name !== 'general' && name !== 'agi' && name !== 'ami') {
+      warnings.push({ file: section.file, line: section.line, message: `unknown section [${section.name}]; ignored (known: [general], [agi], [ami])` });
     }
   }
 }
@@ -594,6 +624,29 @@ function readAgi(agi: SectionReader): AgiSettings {
 
 function locationOf(entry: ConfigEntry | undefined): ConfigLocation | null {
   return entry ? { file: entry.file, line: entry.line } : null;
+}
+
+function readAmi(ami: SectionReader): AmiSettings {
+  const user = ami.text('username');
+  const secret = ami.last('secret');
+  const enabledAt = ami.value('enabled', 'yes once username= is given');
+  const enabled = enabledAt === undefined ? user !== undefined : ami.bool('enabled', false);
+  // Checked here, at the line that asks for the link, rather than as a refused Login at run time.
+  if (enabled && user === undefined) throw new ConfigError(enabledAt!.file, enabledAt!.line, `${enabledAt!.key}=${enabledAt!.value} needs username= (and secret=) in [ami]`);
+  if (enabled && (secret === undefined || secret.value === '')) {
+    const at = secret ?? user!;
+    throw new ConfigError(at.file, at.line, 'the AMI link needs secret= (the secret of this username in manager.conf)');
+  }
+  return {
+    enabled,
+    host: ami.text('host')?.value ?? CONFIG_DEFAULTS.ami.host,
+    port: ami.int('port', CONFIG_DEFAULTS.ami.port, 1, 65_535),
+    username: user?.value ?? CONFIG_DEFAULTS.ami.username,
+    secret: secret?.value ?? CONFIG_DEFAULTS.ami.secret,
+    auth: ami.choice('auth', CONFIG_DEFAULTS.ami.auth, ['plain', 'md5'] as const),
+    connectTimeoutMs: ami.int('connect_timeout', CONFIG_DEFAULTS.ami.connect_timeout, 1, 600_000),
+    reconnectMaxMs: ami.int('reconnect_max', CONFIG_DEFAULTS.ami.reconnect_max, 500, 3_600_000),
+  };
 }
 
 function readRule(agi: SectionReader, entry: ConfigEntry): AclRule {

@@ -385,6 +385,7 @@ describe('settings', () => {
       sasl: null,
       tls: { enabled: false, verify: true },
       agi: { bindaddr: '127.0.0.1', port: 4573, permit: [], deny: [], rules: [], maxSessions: 1000, envTimeoutMs: 5000, maxLineLength: 8192, answerTimeoutMs: 10_000, bindaddrAt: null, portAt: null },
+      ami: { enabled: false, host: '127.0.0.1', port: 5038, username: '', secret: '', auth: 'plain', connectTimeoutMs: 5000, reconnectMaxMs: 30_000 },
       warnings: [],
       source: null,
     });
@@ -740,12 +741,12 @@ describe('settings', () => {
       assert.deepEqual(
         s.warnings.map((w) => [w.line, w.message]),
         [
-          [4, 'unknown section [extensions]; ignored (known: [general], [agi])'],
+          [4, 'unknown section [extensions]; ignored (known: [general], [agi], [ami])'],
           [3, 'unknown key colour= in [general]; ignored'],
           [7, 'unknown key foo= in [agi]; ignored'],
         ],
       );
-      assert.equal(formatWarning(s.warnings[0]!), `${MAIN}:4: unknown section [extensions]; ignored (known: [general], [agi])`);
+      assert.equal(formatWarning(s.warnings[0]!), `${MAIN}:4: unknown section [extensions]; ignored (known: [general], [agi], [ami])`);
     });
 
     it('a key in the wrong section says where it belongs', () => {
@@ -791,6 +792,38 @@ describe('settings', () => {
       assert.equal(s.ttl, 12);
       assert.equal(s.source, '/x/memcached.conf');
     });
+  });
+});
+
+describe('[ami] (the link to Asterisk\'s Manager Interface)', () => {
+  it('is off by default, with Asterisk\'s own defaults for host and port', () => {
+    const s = settingsOf('[general]\n');
+    assert.deepEqual(s.ami, { enabled: false, host: '127.0.0.1', port: 5038, username: '', secret: '', auth: 'plain', connectTimeoutMs: 5000, reconnectMaxMs: 30_000 });
+  });
+
+  it('is on once a username is given, and takes every key', () => {
+    const s = settingsOf('[ami]\nhost=127.0.0.1\nport=5039\nusername=bar\nsecret=bar-secret\nauth=md5\nconnect_timeout=2000\nreconnect_max=10000\n');
+    assert.deepEqual(s.ami, { enabled: true, host: '127.0.0.1', port: 5039, username: 'bar', secret: 'bar-secret', auth: 'md5', connectTimeoutMs: 2000, reconnectMaxMs: 10_000 });
+    assert.deepEqual(s.warnings, []);
+  });
+
+  it('enabled=no keeps a configured link off', () => {
+    assert.equal(settingsOf('[ami]\nusername=bar\nsecret=x\nenabled=no\n').ami.enabled, false);
+  });
+
+  it('enabled=yes without a username is an error at its line', () => {
+    throwsAt(() => settingsOf('[ami]\nhost=127.0.0.1\nenabled=yes\n'), MAIN, 3, /enabled=yes needs username=/);
+  });
+
+  it('a username without a secret is an error at the username line', () => {
+    throwsAt(() => settingsOf('[general]\n[ami]\nusername=bar\n'), MAIN, 3, /needs secret=/);
+  });
+
+  it('bad values and unknown keys name their line', () => {
+    throwsAt(() => settingsOf('[ami]\nusername=bar\nsecret=s\nport=70000\n'), MAIN, 4, /port=70000: expected a whole number from 1 to 65535/);
+    throwsAt(() => settingsOf('[ami]\nauth=sha1\n'), MAIN, 2, /auth=sha1: expected one of plain, md5/);
+    const s = settingsOf('[ami]\nusername=bar\nsecret=s\nusrname=x\n');
+    assert.deepEqual(s.warnings.map((w) => [w.line, w.message]), [[4, 'unknown key usrname= in [ami]; ignored (did you mean username=?)']]);
   });
 });
 
