@@ -233,13 +233,19 @@ export class AmiClient {
   #onData(session: Session, chunk: Buffer): void {
     if (this.#session !== session) return;
     session.decoder.feed(chunk);
-    try {
-      for (let frame = session.decoder.next(); frame !== undefined; frame = session.decoder.next()) {
-        this.#onFrame(session, frame);
-        if (this.#session !== session) return;
+    for (;;) {
+      let frame: AmiFrame | undefined;
+      try {
+        frame = session.decoder.next();
+      } catch (err) {
+        this.#drop(session, 'protocol-error', `AMI at ${this.#where()} sent bad data: ${(err as Error).message}`);
+        return;
       }
-    } catch (err) {
-      this.#drop(session, 'protocol-error', `AMI at ${this.#where()} sent bad data: ${(err as Error).message}`);
+      if (frame === undefined) return;
+      // Outside the try: an exception from the caller's onEvent is the caller's bug, not bad data
+      // from Asterisk, and must not be reported as such.
+      this.#onFrame(session, frame);
+      if (this.#session !== session) return;
     }
   }
 

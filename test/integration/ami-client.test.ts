@@ -144,6 +144,10 @@ describe('AmiClient', () => {
     assert.ok(r.downs().slice(1).every((d) => d.kind === 'connect-failed' && /ECONNREFUSED/.test(d.reason)), JSON.stringify(r.downs()));
     await r.fake.listen();
     await waitFor(() => r.ups() === 2, 3000, 'up after the restart');
+    // backoff: { initialMs: 20, maxMs: 200 }: every wait within the cap, and growing while refused.
+    const waits = r.downs().map((d) => d.retryInMs!);
+    assert.ok(waits.every((w) => w >= 10 && w <= 200), JSON.stringify(waits));
+    if (waits.length >= 5) assert.ok(waits[4]! >= 100, `the fifth wait has doubled up to the cap: ${JSON.stringify(waits)}`);
   });
 
   it('an action that gets no answer times out, and the silent session is dropped and replaced', async () => {
