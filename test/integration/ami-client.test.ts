@@ -9,6 +9,7 @@ import { afterEach, describe, it } from 'node:test';
 import { Backoff } from '../../src/ami/backoff.js';
 import { AmiActionError, AmiClient, type AmiClientEvent, type AmiClientOptions, type AmiHangup } from '../../src/ami/client.js';
 import { MemcachedError, Rc } from '../../src/util/errors.js';
+import { readAmiTranscript } from '../support/ami-transcript.js';
 import { FakeAmi, type FakeAmiOptions } from '../support/fake-ami.js';
 import { waitFor } from '../support/wait.js';
 
@@ -91,6 +92,20 @@ describe('AmiClient', () => {
       { uniqueid: 'never.seen', linkedid: 'never.seen', channel: 'PJSIP/ghost-1', cause: undefined },
     ]);
     assert.equal(r.client.state, 'up', 'unknown channels are not an error of the link');
+  });
+
+  it('a whole call as a real Asterisk sent it (events-call-system.log) gives one hangup per channel, ;2 then ;1', async () => {
+    const r = await rig();
+    await waitFor(() => r.client.state === 'up', 2000, 'up');
+    const recorded = readAmiTranscript('events-call-system.log').get('c1')!.fromAsterisk.toString();
+    // Everything after the Login answer and FullyBooted: the call's events and Shutdown.
+    r.fake.sendRaw(recorded.slice(recorded.indexOf('Event: Newchannel')));
+    await waitFor(() => r.events.some((e) => e.type === 'event' && e.event === 'Shutdown'), 1000, 'Shutdown');
+    const hangups = r.events.flatMap((e) => (e.type === 'hangup' ? [e.hangup] : []));
+    assert.deepStrictEqual(hangups.map((h) => [h.channel.replace(/-[0-9a-f]{8};/, '-X;'), h.cause, h.linkedid === hangups[1]!.uniqueid]), [
+      ['Local/s@amitest-X;2', 16, true],
+      ['Local/s@amitest-X;1', 16, true],
+    ]);
   });
 
   it('coreShowChannels() returns the live channels, and an empty list when there are none', async () => {

@@ -45,7 +45,16 @@ describe('AMI decoder on real transcripts', () => {
     assert.equal(last.kind === 'event' && last.event, 'CoreShowChannelsComplete');
   });
 
-  for (const file of ['banner-login.log', 'events-call.log', 'ping-getvar.log', 'restart.log', 'login-md5.log']) {
+  it('events-call-system.log (a whole call seen with Events: call,system), every way it can be cut', () => {
+    const c1 = readAmiTranscript('events-call-system.log').get('c1')!;
+    const frames = decodeAllWays(make, c1.fromAsterisk);
+    const names = frames.flatMap((f) => (f.kind === 'event' ? [f.event] : []));
+    assert.equal(names[0], 'FullyBooted');
+    assert.deepStrictEqual(names.filter((n) => n === 'Hangup').length, 2);
+    assert.ok(!names.includes('Newexten') && !names.includes('SuccessfulAuth'), 'dialplan and security classes are masked');
+  });
+
+  for (const file of ['banner-login.log', 'events-call.log', 'events-call-system.log', 'ping-getvar.log', 'restart.log', 'login-md5.log']) {
     it(`${file}: every connection decodes, whole and byte by byte, to exactly Asterisk's messages`, () => {
       for (const [conn, c] of readAmiTranscript(file)) {
         const whole = decodeWhole(c.fromAsterisk);

@@ -110,6 +110,14 @@ describe('fake AMI replays the recorded transcripts', () => {
     assert.deepStrictEqual(fixed(got), fixed(want));
   });
 
+  it('events-call-system.log: Login with Events: call,system gets the answer and FullyBooted, and no SuccessfulAuth (security)', async () => {
+    const fake = await start({ users: { bar: 'bar-secret' } });
+    const c = readAmiTranscript('events-call-system.log').get('c1')!;
+    const { output } = await exchange(fake.port, c.toAsterisk);
+    const [accepted, fullyBooted] = asteriskMessages(c);
+    assert.equal(output.toString(), `Asterisk Call Manager/11.0.0\r\n${accepted!.toString()}${fullyBooted!.toString()}`);
+  });
+
   it('login-md5.log c1 and c2: Challenge, MD5 Login with the right and a wrong key', async () => {
     const t = readAmiTranscript('login-md5.log');
     for (const conn of ['c1', 'c2']) {
