@@ -26,6 +26,7 @@ import {
   type Settings,
 } from '../../src/config/settings.js';
 import { Client } from '../../src/cluster/client.js';
+import { amiClientOptionsFromSettings } from '../../src/daemon/ami-options.js';
 import { clientOptionsFromSettings } from '../../src/daemon/client-options.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
 import { fixturePath } from '../support/fixtures.js';
@@ -817,6 +818,15 @@ describe('[ami] (the link to Asterisk\'s Manager Interface)', () => {
 
   it('a username without a secret is an error at the username line', () => {
     throwsAt(() => settingsOf('[general]\n[ami]\nusername=bar\n'), MAIN, 3, /needs secret=/);
+  });
+
+  it('becomes AmiClient options only when enabled, with reconnect_max as the backoff cap', () => {
+    assert.equal(amiClientOptionsFromSettings(settingsOf('[general]\n').ami, () => {}), null);
+    const options = amiClientOptionsFromSettings(settingsOf('[ami]\nport=5039\nusername=bar\nsecret=s\nauth=md5\nreconnect_max=8000\n').ami, () => {});
+    assert.ok(options !== null);
+    const { onEvent, ...rest } = options;
+    assert.equal(typeof onEvent, 'function');
+    assert.deepEqual(rest, { host: '127.0.0.1', port: 5039, username: 'bar', secret: 's', authType: 'md5', connectTimeoutMs: 5000, backoff: { initialMs: 500, maxMs: 8000 } });
   });
 
   it('bad values and unknown keys name their line', () => {
