@@ -67,11 +67,6 @@ export class AmiDecoder {
     this.#wantBanner = options.banner ?? true;
   }
 
-  /** Bytes received and not yet decoded (bounded by maxLineBytes between calls to next()). */
-  get pendingBytes(): number {
-    return this.#in.available + this.#messageBytes;
-  }
-
   feed(chunk: Buffer): void {
     this.#in.append(chunk);
   }
