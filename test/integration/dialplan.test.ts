@@ -364,6 +364,13 @@ for (const backend of backends) {
       assert.equal(result(miss.ch), '16');
       assert.equal(miss.ch.getVar('V'), '');
       assert.equal(miss.ch.getVar('MCDCAS'), '');
+
+      // A value the dialplan cannot receive gives no token either: nothing to base a write on.
+      await cache.set(key, 'line1\nline2');
+      const unsafe = await call('mcdgets', ['V', key], { V: 'stale', MCDCAS: 'stale' });
+      assert.equal(result(unsafe.ch), '122');
+      assert.equal(unsafe.ch.getVar('V'), '');
+      assert.equal(unsafe.ch.getVar('MCDCAS'), '');
     });
 
     test('mcdcas: a CAS that is not a token gives 38, an empty or missing one 127 — nothing sent; 2^64-1 is parsed exactly', async () => {
