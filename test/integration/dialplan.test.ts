@@ -476,10 +476,15 @@ describe('dialplan: config switches', () => {
     }
   });
 
-  test('keyprefix + key over 250 bytes gives 126; counter_ttl applies to mcdcounterset without MCDTTL', async () => {
-    const d = await startDaemon(`[general]\nkeyprefix=${'p'.repeat(120)}\nmax_key_length=200\ncounter_ttl=1\n`);
+  test('keyprefix + key over 250 bytes gives 126; counter_ttl applies to mcdcounterset and ttl= to mcdcas without MCDTTL', async () => {
+    const d = await startDaemon(`[general]\nkeyprefix=${'p'.repeat(120)}\nmax_key_length=200\ncounter_ttl=1\nttl=1\n`);
     try {
       const ch = new FakeChannel();
+      // Stored without a TTL, so only mcdcas's own TTL can make it expire.
+      await d.daemon.backend.set('casttl', 'forever');
+      await ch.agi(d.url('mcdgets'), ['V', 'casttl']);
+      await ch.agi(d.url('mcdcas'), ['casttl', ch.getVar('MCDCAS')!, 'for a second']);
+      assert.equal(ch.getVar('MCDRESULT'), '0');
       await ch.agi(d.url('mcdset'), ['k'.repeat(131), 'v']);
       assert.equal(ch.getVar('MCDRESULT'), '126');
       await ch.agi(d.url('mcdset'), ['k'.repeat(130), 'v']);
@@ -488,6 +493,8 @@ describe('dialplan: config switches', () => {
       await sleep(2100);
       await ch.agi(d.url('MCDCOUNTER'), ['c']);
       assert.equal(ch.getVar('MCDRESULT'), '16');
+      await ch.agi(d.url('MCD'), ['casttl']);
+      assert.equal(ch.getVar('MCDRESULT'), '16', 'mcdcas took ttl= of the config');
     } finally {
       await d.stop();
     }
