@@ -71,12 +71,19 @@ function describe(c: DialplanCommand, host: string): string {
     args,
     '',
     '[Sets]',
-    c.kind === 'function' ? `\${${c.name}}, MCDRESULT` : c.name === 'mcdget' ? 'the variable named by varname, MCDRESULT' : 'MCDRESULT',
+    sets(c),
     '',
     '[See Also]',
     seeAlso,
     '',
   ].join('\n');
+}
+
+function sets(c: DialplanCommand): string {
+  if (c.kind === 'function') return `\${${c.name}}, MCDRESULT`;
+  if (c.name === 'mcdget') return 'the variable named by varname, MCDRESULT';
+  if (c.name === 'mcdgets') return 'the variable named by varname, MCDCAS, MCDRESULT';
+  return 'MCDRESULT';
 }
 
 function agiHost(settings: Settings): string {

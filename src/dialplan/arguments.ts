@@ -54,6 +54,16 @@ export function parseSignedInteger(text: Buffer | undefined): bigint | null {
   return m[1] === '-' ? -magnitude : magnitude;
 }
 
+/**
+ * A CAS token as mcdgets wrote it: decimal digits only, 1 .. 2^64-1, read as a bigint so every
+ * token is exact; null otherwise. 0 is never a token (src/util/request-rules.ts checkCas).
+ */
+export function parseCasToken(text: Buffer | undefined): bigint | null {
+  if (text === undefined || !/^[0-9]{1,20}$/.test(text.toString('latin1'))) return null;
+  const token = BigInt(text.toString('latin1'));
+  return token === 0n || token > UINT64_MAX ? null : token;
+}
+
 /** A TTL in seconds (0..2^31-1), or null. */
 export function parseTtl(text: string | Buffer | undefined): number | null {
   if (text === undefined) return null;

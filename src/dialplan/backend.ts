@@ -18,11 +18,18 @@ export interface TtlOptions {
 export interface CacheBackend {
   /** null on a miss. */
   get(key: string | Buffer): Promise<Item | null>;
+  /** get with the item's CAS unique (never 0n on a hit); null on a miss. */
+  gets(key: string | Buffer): Promise<Item | null>;
   set(key: string | Buffer, value: string | Buffer, options?: TtlOptions): Promise<void>;
   /** 14 when the key exists. */
   add(key: string | Buffer, value: string | Buffer, options?: TtlOptions): Promise<void>;
   /** 14 when the key is missing. */
   replace(key: string | Buffer, value: string | Buffer, options?: TtlOptions): Promise<void>;
+  /**
+   * Stores only while the item still has `cas`: 12 DATA_EXISTS when it changed since, 16 when it
+   * is gone; 38 for a `cas` outside 1 .. 2^64-1 (0 would be a plain set over the binary protocol).
+   */
+  cas(key: string | Buffer, value: string | Buffer, cas: bigint, options?: TtlOptions): Promise<void>;
   /** 14 when the key is missing; keeps the item's TTL. */
   append(key: string | Buffer, value: string | Buffer): Promise<void>;
   prepend(key: string | Buffer, value: string | Buffer): Promise<void>;

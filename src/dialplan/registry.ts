@@ -4,10 +4,12 @@ import type { DialplanCommand } from './invocation.js';
 import { mcd } from './commands/mcd.js';
 import { mcdadd } from './commands/mcdadd.js';
 import { mcdappend } from './commands/mcdappend.js';
+import { mcdcas } from './commands/mcdcas.js';
 import { mcdcounter } from './commands/mcdcounter.js';
 import { mcdcounterset } from './commands/mcdcounterset.js';
 import { mcddelete } from './commands/mcddelete.js';
 import { mcdget } from './commands/mcdget.js';
+import { mcdgets } from './commands/mcdgets.js';
 import { mcdprepend } from './commands/mcdprepend.js';
 import { mcdreplace } from './commands/mcdreplace.js';
 import { mcdset } from './commands/mcdset.js';
@@ -15,6 +17,7 @@ import { mcdtouch } from './commands/mcdtouch.js';
 
 export const COMMANDS: readonly DialplanCommand[] = [
   mcd, mcdcounter, mcdget, mcdset, mcdadd, mcdreplace, mcdappend, mcdprepend, mcddelete, mcdtouch, mcdcounterset,
+  mcdgets, mcdcas,
 ];
 
 const BY_NAME = new Map(COMMANDS.map((c) => [c.name.toLowerCase(), c]));

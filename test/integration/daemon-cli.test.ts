@@ -213,10 +213,10 @@ describe('show', () => {
     assert.match(f.stdout, /2 custom functions installed\./);
     const a = await run(['show', 'applications']);
     assert.equal(a.code, 0);
-    for (const app of ['mcdget', 'mcdset', 'mcdadd', 'mcdreplace', 'mcdappend', 'mcdprepend', 'mcddelete', 'mcdtouch', 'mcdcounterset']) {
+    for (const app of ['mcdget', 'mcdset', 'mcdadd', 'mcdreplace', 'mcdappend', 'mcdprepend', 'mcddelete', 'mcdtouch', 'mcdcounterset', 'mcdgets', 'mcdcas']) {
       assert.match(a.stdout, new RegExp(`^ +${app}: `, 'm'), app);
     }
-    assert.match(a.stdout, /-= 9 Applications Registered =-/);
+    assert.match(a.stdout, /-= 11 Applications Registered =-/);
   });
 
   test('show function MCD / show application mcdset print the usage with the FastAGI form', async () => {
@@ -233,5 +233,18 @@ describe('show', () => {
     assert.equal(wrongKind.code, 1);
     assert.match(wrongKind.stderr, /No function by that name registered/);
     assert.equal((await run(['show', 'everything'])).code, 2);
+  });
+
+  test('show application mcdgets / mcdcas: the FastAGI form, the arguments and what each sets', async () => {
+    const gets = await run(['show', 'application', 'mcdgets']);
+    assert.equal(gets.code, 0);
+    assert.match(gets.stdout, /AGI\(agi:\/\/127\.0\.0\.1\/mcdgets,varname,key\)/);
+    assert.match(gets.stdout, /\[Sets\]\nthe variable named by varname, MCDCAS, MCDRESULT\n/);
+    const cas = await run(['show', 'application', 'mcdcas']);
+    assert.equal(cas.code, 0);
+    assert.match(cas.stdout, /AGI\(agi:\/\/127\.0\.0\.1\/mcdcas,key,cas,value\)/);
+    assert.match(cas.stdout, /\[Arguments\]\nkey\n.*\ncas\n.*\nvalue\n/);
+    assert.match(cas.stdout, /12 \(DATA_EXISTS\)/);
+    assert.match(cas.stdout, /\[Sets\]\nMCDRESULT\n/);
   });
 });

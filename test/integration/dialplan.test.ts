@@ -10,6 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 import { Client } from '../../src/cluster/client.js';
 import type { CacheBackend } from '../../src/dialplan/backend.js';
+import { MemoryStore } from '../../src/store/memory-store.js';
 import { FakeChannel, type AgiRun } from '../support/fake-asterisk.js';
 import { startHangupRelay } from '../support/agi-relay.js';
 import { startDaemon, type TestDaemon } from '../support/daemon.js';
@@ -287,6 +288,13 @@ for (const backend of backends) {
       await call('mcdset', [touched, 'x']);
       await call('mcdtouch', [touched, '1']);
       await call('mcdcounterset', [counter, '7'], { MCDTTL: '1' });
+      const casMcdttl = k('ttl6');
+      const casQuery = k('ttl7');
+      for (const [key, script, variables] of [[casMcdttl, 'mcdcas', { MCDTTL: '1' }], [casQuery, 'mcdcas?ttl=1', { MCDTTL: '1000' }]] as const) {
+        await cache.set(key, 'x');
+        const token = (await call('mcdgets', ['V', key])).ch.getVar('MCDCAS')!;
+        assert.equal(result((await call(script, [key, token, 'y'], variables)).ch), '0');
+      }
       assert.ok(d.logs.some((l) => l.level === 40 && String(l.warning ?? l.msg).includes('MCDTTL')), 'the bad MCDTTL is logged');
       await sleep(2100);
       assert.equal(result((await call('MCD', [viaMcdttl])).ch), '16');
@@ -294,6 +302,8 @@ for (const backend of backends) {
       assert.equal(result((await call('MCD', [ignored])).ch), '0', 'config ttl 0: never expires');
       assert.equal(result((await call('MCD', [touched])).ch), '16');
       assert.equal(result((await call('MCDCOUNTER', [counter])).ch), '16');
+      assert.equal(result((await call('MCD', [casMcdttl])).ch), '16', 'mcdcas takes MCDTTL');
+      assert.equal(result((await call('MCD', [casQuery])).ch), '16', 'mcdcas takes ?ttl= over MCDTTL');
       assert.equal(result((await call('mcdset?ttl=abc', [ignored, 'x'])).ch), '38');
       assert.equal(result((await call('mcdset?colour=red', [ignored, 'x'])).ch), '38');
     });
@@ -308,6 +318,127 @@ for (const backend of backends) {
       const seen = new Set(runs.map(({ ch }) => ch.getVar('MCDCOUNTER')));
       assert.equal(seen.size, 200, 'every session saw a distinct counter value (atomic)');
       assert.equal((await call('MCDCOUNTER', [key])).ch.getVar('MCDCOUNTER'), String(1000 + 100 * 3 - 100));
+    });
+
+    test('mcdgets sets the variable and ${MCDCAS}; mcdcas with that token stores, byte for byte, and MCDRESULT=0', async () => {
+      const values = ['plain', 'He said "hi" \\ back\\slash ${X} $[1+1] ✓', '  spaced out  ', 'x'.repeat(4096)];
+      for (const value of values) {
+        const key = k('cas');
+        await cache.set(key, value);
+        const read = await call('mcdgets', ['V', key], { V: 'stale', MCDCAS: 'stale' });
+        assert.equal(result(read.ch), '0');
+        assert.equal(read.ch.getVar('V'), value, `value ${JSON.stringify(value.slice(0, 40))}`);
+        const token = read.ch.getVar('MCDCAS')!;
+        assert.match(token, /^[1-9][0-9]*$/);
+        assert.equal(BigInt(token), (await cache.gets(key))!.cas, 'the token is the item\'s CAS unique, exactly');
+        const next = `${value}!`;
+        const write = await call('mcdcas', [key, token, next]);
+        assert.equal(result(write.ch), value.length === 4096 ? '125' : '0');
+        if (value.length < 4096) assert.deepEqual((await cache.get(key))?.value, Buffer.from(next, 'utf8'));
+      }
+      const key = k('cascomma');
+      await cache.set(key, 'x');
+      const read = await call('mcdgets', ['V', key]);
+      assert.equal(result((await call('mcdcas', [key, read.ch.getVar('MCDCAS')!, ' a', 'b ', '', 'c'])).ch), '0');
+      assert.equal((await cache.get(key))?.value.toString(), ' a,b ,,c', 'the value is every argument from the third on, joined with commas');
+    });
+
+    test('mcdcas: 12 after another write in between, 16 after a delete; mcdgets of a missing key: 16 and both variables ""', async () => {
+      const key = k('cas12');
+      await cache.set(key, 'first');
+      const token = (await call('mcdgets', ['V', key])).ch.getVar('MCDCAS')!;
+      assert.equal(result((await call('mcdset', [key, 'other PBX'])).ch), '0');
+      assert.equal(result((await call('mcdcas', [key, token, 'mine'])).ch), '12');
+      assert.equal((await cache.get(key))?.value.toString(), 'other PBX', 'a refused cas changes nothing');
+      const fresh = (await call('mcdgets', ['V', key])).ch.getVar('MCDCAS')!;
+      assert.notEqual(fresh, token);
+      assert.equal(result((await call('mcdcas', [key, fresh, 'mine'])).ch), '0');
+      assert.equal(result((await call('mcdcas', [key, fresh, 'again'])).ch), '12', 'a token is good for one write');
+
+      const gone = (await call('mcdgets', ['V', key])).ch.getVar('MCDCAS')!;
+      assert.equal(result((await call('mcddelete', [key])).ch), '0');
+      assert.equal(result((await call('mcdcas', [key, gone, 'back'])).ch), '16');
+      assert.equal(await cache.get(key), null, 'mcdcas never creates a key');
+
+      const miss = await call('mcdgets', ['V', key], { V: 'stale', MCDCAS: 'stale' });
+      assert.equal(result(miss.ch), '16');
+      assert.equal(miss.ch.getVar('V'), '');
+      assert.equal(miss.ch.getVar('MCDCAS'), '');
+
+      // A value the dialplan cannot receive gives no token either: nothing to base a write on.
+      await cache.set(key, 'line1\nline2');
+      const unsafe = await call('mcdgets', ['V', key], { V: 'stale', MCDCAS: 'stale' });
+      assert.equal(result(unsafe.ch), '122');
+      assert.equal(unsafe.ch.getVar('V'), '');
+      assert.equal(unsafe.ch.getVar('MCDCAS'), '');
+    });
+
+    test('mcdcas: a CAS that is not a token gives 38, an empty or missing one 127 — nothing sent; 2^64-1 is parsed exactly', async () => {
+      const key = k('casbad');
+      await cache.set(key, 'kept');
+      const before = backend.name.startsWith('memcached') ? await serverCounters() : null;
+      for (const bad of ['abc', '0', '00', '-1', '+1', ' 1', '1 ', '1.0', '0x10', '1e3', '18446744073709551616', '99999999999999999999', '000000000000000000001']) {
+        assert.equal(result((await call('mcdcas', [key, bad, 'v'])).ch), '38', `cas ${JSON.stringify(bad)}`);
+      }
+      assert.equal(result((await call('mcdcas', [key, '', 'v'])).ch), '127');
+      assert.equal(result((await call('mcdcas', [key])).ch), '127');
+      assert.equal(result((await call('mcdcas', [key, '5'])).ch), '127', 'no value');
+      assert.equal(result((await call('mcdcas', [key, '5', 'a\rb'])).ch), '122');
+      assert.equal(result((await call('mcdcas', [key, '5', 'x'.repeat(4097)])).ch), '125');
+      assert.equal(result((await call('mcdcas', ['a b', '5', 'v'])).ch), '33');
+      assert.equal(result((await call('mcdcas', ['k'.repeat(65), '5', 'v'])).ch), '126');
+      if (before !== null) assert.deepEqual(await serverCounters(), before, 'no refused mcdcas reached memcached');
+      assert.equal((await cache.get(key))?.value.toString(), 'kept');
+
+      // The largest token reaches the cache as itself: not refused (38) and not rounded into a
+      // token the item might have — a changed item (12), a missing one (16).
+      assert.equal(result((await call('mcdcas', [key, U64_MAX, 'v'])).ch), '12');
+      assert.equal(result((await call('mcdcas', [k('casabsent'), U64_MAX, 'v'])).ch), '16');
+      assert.equal((await cache.get(key))?.value.toString(), 'kept');
+      if (cache instanceof MemoryStore) {
+        // Only the embedded store can be made to hand out 2^64-1: it must come back as itself
+        // and match only itself (a double would read …615 and …614 alike, as 2^64).
+        cache.restoreCasCounter(BigInt(U64_MAX) - 1n);
+        const top = k('castop');
+        await cache.set(top, 'old');
+        const read = await call('mcdgets', ['V', top]);
+        assert.equal(read.ch.getVar('MCDCAS'), U64_MAX);
+        assert.equal(result((await call('mcdcas', [top, '18446744073709551614', 'off by one'])).ch), '12');
+        assert.equal(result((await call('mcdcas', [top, U64_MAX, 'new'])).ch), '0');
+        assert.equal((await cache.get(top))?.value.toString(), 'new');
+      }
+    });
+
+    test('mcdgets: a bad variable name, or MCDCAS itself, gives 127 and clears ${MCDCAS}', async () => {
+      const key = k('casvar');
+      await cache.set(key, 'x');
+      for (const bad of ['', 'has space', 'x(y)', '${X}', 'MCDCAS', 'mcdcas']) {
+        const r = await call('mcdgets', [bad, key], { MCDCAS: 'stale' });
+        assert.equal(result(r.ch), '127', `variable name ${JSON.stringify(bad)}`);
+        assert.equal(r.ch.getVar('MCDCAS'), '', `variable name ${JSON.stringify(bad)}`);
+      }
+      assert.equal(result((await call('mcdgets', ['V'])).ch), '127');
+    });
+
+    test('50 concurrent channels incrementing one key with mcdgets + mcdcas, retrying on 12, leave it at exactly 50', async () => {
+      const key = k('casrace');
+      await cache.set(key, '0');
+      let conflicts = 0;
+      const channel = async (): Promise<number> => {
+        for (let attempt = 1; attempt <= 200; attempt++) {
+          const read = await call('mcdgets', ['N', key]);
+          assert.equal(result(read.ch), '0');
+          const write = await call('mcdcas', [key, read.ch.getVar('MCDCAS')!, String(Number(read.ch.getVar('N')) + 1)]);
+          if (result(write.ch) === '0') return attempt;
+          assert.equal(result(write.ch), '12');
+          conflicts++;
+        }
+        throw new Error('no write in 200 attempts');
+      };
+      const attempts = await Promise.all(Array.from({ length: 50 }, channel));
+      assert.equal((await cache.get(key))?.value.toString(), '50', 'no increment lost, none doubled');
+      assert.equal(attempts.length, 50);
+      assert.ok(conflicts > 0, 'the channels really raced (some mcdcas answered 12)');
     });
 
     test('a hangup during the session: the result is still written, AGI() returns HANGUP', async () => {
@@ -345,10 +476,15 @@ describe('dialplan: config switches', () => {
     }
   });
 
-  test('keyprefix + key over 250 bytes gives 126; counter_ttl applies to mcdcounterset without MCDTTL', async () => {
-    const d = await startDaemon(`[general]\nkeyprefix=${'p'.repeat(120)}\nmax_key_length=200\ncounter_ttl=1\n`);
+  test('keyprefix + key over 250 bytes gives 126; counter_ttl applies to mcdcounterset and ttl= to mcdcas without MCDTTL', async () => {
+    const d = await startDaemon(`[general]\nkeyprefix=${'p'.repeat(120)}\nmax_key_length=200\ncounter_ttl=1\nttl=1\n`);
     try {
       const ch = new FakeChannel();
+      // Stored without a TTL, so only mcdcas's own TTL can make it expire.
+      await d.daemon.backend.set('casttl', 'forever');
+      await ch.agi(d.url('mcdgets'), ['V', 'casttl']);
+      await ch.agi(d.url('mcdcas'), ['casttl', ch.getVar('MCDCAS')!, 'for a second']);
+      assert.equal(ch.getVar('MCDRESULT'), '0');
       await ch.agi(d.url('mcdset'), ['k'.repeat(131), 'v']);
       assert.equal(ch.getVar('MCDRESULT'), '126');
       await ch.agi(d.url('mcdset'), ['k'.repeat(130), 'v']);
@@ -357,6 +493,8 @@ describe('dialplan: config switches', () => {
       await sleep(2100);
       await ch.agi(d.url('MCDCOUNTER'), ['c']);
       assert.equal(ch.getVar('MCDRESULT'), '16');
+      await ch.agi(d.url('MCD'), ['casttl']);
+      assert.equal(ch.getVar('MCDRESULT'), '16', 'mcdcas took ttl= of the config');
     } finally {
       await d.stop();
     }
@@ -403,16 +541,23 @@ describe('every command with missing, empty and oversized arguments', () => {
     const d = await startDaemon('[general]\n');
     const seen: string[] = [];
     try {
+      // Valid arguments in the command's own order, as its usage lists them, with one changed.
+      const GOOD: Record<string, string> = { varname: 'V', key: 'k', cas: '1', value: 'v' };
       for (const command of COMMANDS) {
-        const takesVar = command.name === 'mcdget';
-        const key = (k: string): string[] => (takesVar ? ['V', k] : [k]);
-        const takesValue = command.arguments.some((a) => a.name === 'value');
+        const names = command.arguments.map((a) => a.name);
+        for (const name of names) assert.ok(name === 'increment' || name === 'ttl' || name === 'n' || name in GOOD, `${command.name}: argument ${name} has no case here`);
+        const upTo = (last: string, given: string): string[] => {
+          const args = names.slice(0, names.indexOf(last) + 1).map((n) => GOOD[n] ?? '1');
+          args[args.length - 1] = given;
+          return args;
+        };
         const cases: Array<[string, string[], string]> = [
           ['no arguments', [], '127'],
-          ['empty key', key(''), '127'],
-          ['oversized key', key('k'.repeat(65)), '126'],
+          ['empty key', upTo('key', ''), '127'],
+          ['oversized key', upTo('key', 'k'.repeat(65)), '126'],
         ];
-        if (takesValue) cases.push(['oversized value', [...key('k'), 'x'.repeat(4097)], '125']);
+        if (names.includes('cas')) cases.push(['empty cas', upTo('cas', ''), '127']);
+        if (names.includes('value')) cases.push(['oversized value', upTo('value', 'x'.repeat(4097)), '125']);
         for (const [what, args, code] of cases) {
           const ch = new FakeChannel();
           const run = await ch.agi(d.url(command.name), args);
@@ -422,7 +567,7 @@ describe('every command with missing, empty and oversized arguments', () => {
         }
       }
       assert.equal(await d.daemon.backend.get('k'), null, 'nothing was written');
-      recordRow({ area: 'agi', case: 'every command with missing, empty, oversized arguments', done: `${COMMANDS.length} commands × (no arguments, empty key, 65-byte key, 4097-byte value where one is taken)`, measured: `${seen.length} calls: 127 / 126 / 125 as expected; nothing written`, outcome: 'refused with the code, the call goes on' });
+      recordRow({ area: 'agi', case: 'every command with missing, empty, oversized arguments', done: `${COMMANDS.length} commands × (no arguments, empty key, 65-byte key, empty cas and 4097-byte value where one is taken)`, measured: `${seen.length} calls: 127 / 126 / 125 as expected; nothing written`, outcome: 'refused with the code, the call goes on' });
     } finally {
       await d.stop();
     }

@@ -4,7 +4,8 @@
 // protocols, with result codes as numbers and as names; every subroutine turns a daemon that does
 // not answer (nothing listening, the connection refused by deny=, the session broken) into
 // MCDRESULT=3, whatever MCDRESULT held before; the subroutines pass exactly the arguments each
-// command takes. And the interpreter itself is tested, so it cannot
+// command takes; README's mcdgets/mcdcas loop, pasted as it stands, keeps 50 racing channels
+// exact. And the interpreter itself is tested, so it cannot
 // pass these by doing nothing.
 
 import assert from 'node:assert/strict';
@@ -232,6 +233,8 @@ const EVERY_CALL = [
   'MCDCOUNTER,1(k)',
   'MCDCOUNTER,1(k,3)',
   'mcdcounterset,1(k,5)',
+  'mcdgets,1(out,k)',
+  'mcdcas,1(k,5,v)',
 ];
 
 /** CONF plus a [drive] context that runs `steps` and hangs up. */
@@ -242,7 +245,7 @@ function driver(...steps: string[]): string {
 describe('extensions_mcd.conf: the subroutines', () => {
   test('defines one subroutine per command, named like the command', () => {
     const names = [...(CONF.contexts.get('mcd')?.extensions.keys() ?? [])].sort();
-    assert.deepEqual(names, ['MCD', 'MCDCOUNTER', 'mcdadd', 'mcdappend', 'mcdcounterset', 'mcddelete', 'mcdget', 'mcdprepend', 'mcdreplace', 'mcdset', 'mcdtouch'].sort());
+    assert.deepEqual(names, ['MCD', 'MCDCOUNTER', 'mcdadd', 'mcdappend', 'mcdcounterset', 'mcddelete', 'mcdget', 'mcdprepend', 'mcdreplace', 'mcdset', 'mcdtouch', 'mcdgets', 'mcdcas'].sort());
     for (const ctx of ['mcd-selftest', 'mcd-selftest-check', 'mcd-selftest-dial']) assert.ok(CONF.contexts.has(ctx), ctx);
   });
 
@@ -264,15 +267,21 @@ describe('extensions_mcd.conf: the subroutines', () => {
       ['MCDCOUNTER,1(k)', 'MCDCOUNTER', ['k']],
       ['MCDCOUNTER,1(k,-12)', 'MCDCOUNTER', ['k', '-12']],
       ['mcdcounterset,1(k,5)', 'mcdcounterset', ['k', '5']],
+      ['mcdgets,1(out,k)', 'mcdgets', ['out', 'k']],
+      ['mcdcas,1(k,18446744073709551615,v)', 'mcdcas', ['k', '18446744073709551615', 'v']],
+      ['mcdcas,1(k,5,"a,b")', 'mcdcas', ['k', '5', 'a,b']],
+      ['mcdcas,1(k,5, spaced )', 'mcdcas', ['k', '5', ' spaced ']],
+      ['mcdcas,1(k,5,)', 'mcdcas', ['k', '5', '']],
     ];
     for (const [call, script, args] of cases) {
-      const { ch, calls } = recordingChannel({ MCD: 'stale', MCDCOUNTER: 'stale', out: 'stale' });
+      const { ch, calls } = recordingChannel({ MCD: 'stale', MCDCOUNTER: 'stale', MCDCAS: 'stale', out: 'stale' });
       const r = await runDialplan(driver(`Gosub(mcd,${call})`), 'drive', 's', ch);
       assert.equal(r.end, 'hangup', call);
       assert.deepEqual(calls, [{ url: `agi://127.0.0.1/${script}`, args }], call);
       if (script === 'MCD') assert.equal(ch.getVar('MCD'), '', 'MCD cleared first');
       if (script === 'MCDCOUNTER') assert.equal(ch.getVar('MCDCOUNTER'), '', 'MCDCOUNTER cleared first');
-      if (script === 'mcdget') assert.equal(ch.getVar('out'), '', 'the named variable cleared first');
+      if (script === 'mcdget' || script === 'mcdgets') assert.equal(ch.getVar('out'), '', 'the named variable cleared first');
+      if (script === 'mcdgets') assert.equal(ch.getVar('MCDCAS'), '', 'MCDCAS cleared first');
       assert.equal(ch.getVar('ARG1'), undefined, 'Gosub arguments do not outlive the call');
     }
   });
@@ -294,7 +303,7 @@ describe('extensions_mcd.conf: the subroutines', () => {
   async function everySubroutine(daemon: string, resultFormat: string | null): Promise<Array<{ call: string; run: AgiRun; result: string | undefined }>> {
     const out: Array<{ call: string; run: AgiRun; result: string | undefined }> = [];
     for (const call of EVERY_CALL) {
-      const ch = new FakeChannel({ variables: { MCDRESULT: '0', MCD: 'stale', MCDCOUNTER: 'stale', out: 'stale' } });
+      const ch = new FakeChannel({ variables: { MCDRESULT: '0', MCD: 'stale', MCDCOUNTER: 'stale', MCDCAS: 'stale', out: 'stale' } });
       const globals: Record<string, string> = { MCD_DAEMON: daemon, ...(resultFormat === null ? {} : { MCD_RESULT_FORMAT: resultFormat }) };
       const r = await runDialplan(driver(`Gosub(mcd,${call})`), 'drive', 's', ch, { globals });
       assert.equal(r.end, 'hangup', call);
@@ -302,7 +311,8 @@ describe('extensions_mcd.conf: the subroutines', () => {
       assert.equal(ch.getVar('AGISTATUS'), r.agiRuns[0]!.status, call);
       if (call.startsWith('MCD,')) assert.equal(ch.getVar('MCD'), '', call);
       if (call.startsWith('MCDCOUNTER,')) assert.equal(ch.getVar('MCDCOUNTER'), '', call);
-      if (call.startsWith('mcdget,')) assert.equal(ch.getVar('out'), '', call);
+      if (call.startsWith('mcdget,') || call.startsWith('mcdgets,')) assert.equal(ch.getVar('out'), '', call);
+      if (call.startsWith('mcdgets,')) assert.equal(ch.getVar('MCDCAS'), '', call);
       out.push({ call, run: r.agiRuns[0]!, result: ch.getVar('MCDRESULT') });
     }
     return out;
@@ -368,6 +378,36 @@ describe('extensions_mcd.conf: the subroutines', () => {
       assert.equal(ch.getVar('MCD'), 'x,a,b, c', explain(r));
       assert.equal(ch.getVar('MCDRESULT'), '0', explain(r));
       assert.ok(r.agiRuns.every((run) => run.status === 'SUCCESS'), explain(r));
+    } finally {
+      await d.stop();
+    }
+  });
+});
+
+describe("README's compare-and-set example", () => {
+  /** The [bump-visits] block of README.md, as a reader would paste it. */
+  function readmeExample(): string {
+    const readme = readFileSync(join(repoRoot(), 'README.md'), 'utf8');
+    const m = /```\n(\[bump-visits\]\n[^`]*)```/.exec(readme);
+    assert.ok(m, 'README.md has the [bump-visits] example');
+    return m[1]!;
+  }
+
+  test('50 channels running it at once through the daemon leave exactly 50; each ends with MCDRESULT=0', async () => {
+    const d = await startDaemon('[general]\nkeyprefix=rmw:\n');
+    try {
+      const text = `${driver('Gosub(bump-visits,s,1(lobby))')}\n${readmeExample()}`;
+      const channels = Array.from({ length: 50 }, () => new FakeChannel());
+      const runs = await Promise.all(channels.map((ch) => runDialplan(text, 'drive', 's', ch, { globals: { MCD_DAEMON: `127.0.0.1:${d.port}` } })));
+      runs.forEach((r, i) => {
+        assert.equal(r.end, 'hangup', explain(r));
+        assert.equal(channels[i]!.getVar('MCDRESULT'), '0', explain(r));
+        assert.ok(!r.verbose.some((v) => v.includes('not updated')), explain(r));
+      });
+      assert.equal((await d.daemon.backend.get('visits-lobby'))?.value.toString(), '50');
+      const scripts = runs.flatMap((r) => r.agiRuns.map((run) => run.url.slice(run.url.lastIndexOf('/') + 1)));
+      assert.ok(scripts.includes('mcdadd'), 'the key was missing: the first ones created it');
+      assert.ok(runs.some((r) => r.agiRuns.some((run, j) => run.url.endsWith('/mcdcas') && r.agiRuns[j + 1]?.url.endsWith('/mcdgets'))), 'some mcdcas answered 12 and the loop read again');
     } finally {
       await d.stop();
     }

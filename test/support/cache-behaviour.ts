@@ -14,13 +14,11 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import type { CacheBackend, Item, TtlOptions } from '../../src/dialplan/backend.js';
+import type { CacheBackend } from '../../src/dialplan/backend.js';
 import { MemcachedError, Rc } from '../../src/util/errors.js';
 
-/** CacheBackend plus what the suite needs to look deeper: gets/cas and flush. */
+/** CacheBackend plus what the suite needs to look deeper: flush. */
 export interface BehaviourBackend extends CacheBackend {
-  gets(key: string | Buffer): Promise<Item | null>;
-  cas(key: string | Buffer, value: string | Buffer, cas: bigint, options?: TtlOptions): Promise<void>;
   flush(): Promise<void>;
 }
 
