@@ -8,6 +8,11 @@ import { mcdcounter } from './commands/mcdcounter.js';
 import { mcdcounterset } from './commands/mcdcounterset.js';
 import { mcddelete } from './commands/mcddelete.js';
 import { mcdget } from './commands/mcdget.js';
+import { mcdlimit } from './commands/mcdlimit.js';
+import { mcdlimitcount } from './commands/mcdlimitcount.js';
+import { mcdlock } from './commands/mcdlock.js';
+import { mcdrelease } from './commands/mcdrelease.js';
+import { mcdunlock } from './commands/mcdunlock.js';
 import { mcdprepend } from './commands/mcdprepend.js';
 import { mcdreplace } from './commands/mcdreplace.js';
 import { mcdset } from './commands/mcdset.js';
@@ -15,6 +20,7 @@ import { mcdtouch } from './commands/mcdtouch.js';
 
 export const COMMANDS: readonly DialplanCommand[] = [
   mcd, mcdcounter, mcdget, mcdset, mcdadd, mcdreplace, mcdappend, mcdprepend, mcddelete, mcdtouch, mcdcounterset,
+  mcdlimit, mcdrelease, mcdlimitcount, mcdlock, mcdunlock,
 ];
 
 const BY_NAME = new Map(COMMANDS.map((c) => [c.name.toLowerCase(), c]));
