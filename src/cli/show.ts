@@ -71,7 +71,7 @@ function describe(c: DialplanCommand, host: string): string {
     args,
     '',
     '[Sets]',
-    c.kind === 'function' ? `\${${c.name}}, MCDRESULT` : c.name === 'mcdget' ? 'the variable named by varname, MCDRESULT' : 'MCDRESULT',
+    c.sets !== undefined ? [...c.sets.map((v) => `\${${v}}`), 'MCDRESULT'].join(', ') : c.kind === 'function' ? `\${${c.name}}, MCDRESULT` : c.name === 'mcdget' ? 'the variable named by varname, MCDRESULT' : 'MCDRESULT',
     '',
     '[See Also]',
     seeAlso,

@@ -24,6 +24,8 @@ export interface CommandDoc {
   readonly agiSyntax: string;
   readonly arguments: readonly ArgumentDoc[];
   readonly seeAlso: readonly string[];
+  /** Variables it sets besides MCDRESULT, for `show` (default: a function's own name, or none). */
+  readonly sets?: readonly string[];
 }
 
 export interface Limits {

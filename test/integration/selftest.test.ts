@@ -242,8 +242,8 @@ function driver(...steps: string[]): string {
 describe('extensions_mcd.conf: the subroutines', () => {
   test('defines one subroutine per command, named like the command', () => {
     const names = [...(CONF.contexts.get('mcd')?.extensions.keys() ?? [])].sort();
-    assert.deepEqual(names, ['MCD', 'MCDCOUNTER', 'mcdadd', 'mcdappend', 'mcdcounterset', 'mcddelete', 'mcdget', 'mcdprepend', 'mcdreplace', 'mcdset', 'mcdtouch'].sort());
-    for (const ctx of ['mcd-selftest', 'mcd-selftest-check', 'mcd-selftest-dial']) assert.ok(CONF.contexts.has(ctx), ctx);
+    assert.deepEqual(names, ['MCD', 'MCDCOUNTER', 'mcdadd', 'mcdappend', 'mcdcounterset', 'mcddelete', 'mcdget', 'mcdprepend', 'mcdreplace', 'mcdset', 'mcdtouch', 'mcdlimit', 'mcdrelease', 'MCDLIMITCOUNT', 'mcdlock', 'mcdunlock'].sort());
+    for (const ctx of ['mcd-selftest', 'mcd-selftest-check', 'mcd-selftest-dial', 'mcd-hangup']) assert.ok(CONF.contexts.has(ctx), ctx);
   });
 
   test('each passes exactly the arguments its command takes, quoted commas joined, to 127.0.0.1 by default', async () => {
@@ -264,6 +264,12 @@ describe('extensions_mcd.conf: the subroutines', () => {
       ['MCDCOUNTER,1(k)', 'MCDCOUNTER', ['k']],
       ['MCDCOUNTER,1(k,-12)', 'MCDCOUNTER', ['k', '-12']],
       ['mcdcounterset,1(k,5)', 'mcdcounterset', ['k', '5']],
+      ['mcdlimit,1(k,10)', 'mcdlimit', ['k', '10']],
+      ['mcdrelease,1(k)', 'mcdrelease', ['k']],
+      ['MCDLIMITCOUNT,1(k)', 'MCDLIMITCOUNT', ['k']],
+      ['mcdlock,1(k)', 'mcdlock', ['k']],
+      ['mcdlock,1(k,500)', 'mcdlock', ['k', '500']],
+      ['mcdunlock,1(k)', 'mcdunlock', ['k']],
     ];
     for (const [call, script, args] of cases) {
       const { ch, calls } = recordingChannel({ MCD: 'stale', MCDCOUNTER: 'stale', out: 'stale' });

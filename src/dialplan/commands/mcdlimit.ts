@@ -29,6 +29,7 @@ export const mcdlimit: DialplanCommand = {
     { name: 'name', required: true, text: 'what is limited (a customer, trunk, tenant), a key' },
     { name: 'max', required: true, text: `most channels holding a lease at once, 1 to ${MAX_LIMIT_SLOTS}` },
   ],
+  sets: OUTPUTS,
   seeAlso: ['mcdrelease', 'MCDLIMITCOUNT', 'mcdlock'],
   invoke(args, limits) {
     const name = nameArgument(args, 0, limits);

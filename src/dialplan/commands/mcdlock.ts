@@ -27,6 +27,7 @@ export const mcdlock: DialplanCommand = {
     { name: 'name', required: true, text: 'the lock, a key' },
     { name: 'wait_ms', required: false, text: `milliseconds to wait for it, 0 to ${MAX_LOCK_WAIT_MS}` },
   ],
+  sets: OUTPUTS,
   seeAlso: ['mcdunlock', 'mcdlimit'],
   invoke(args, limits) {
     const name = nameArgument(args, 0, limits);
