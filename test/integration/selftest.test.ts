@@ -540,3 +540,33 @@ describe('[mcd-selftest]: the C module test macro through the daemon', { concurr
     assert.ok(r.agiRuns.every((run) => run.status === 'FAILURE'));
   });
 });
+
+describe('extensions_mcd.conf: leases and locks released by the hangup handler', () => {
+  test('mcdlimit and mcdlock push [mcd-hangup] handlers: the lease and lock are free once the channel hangs up; none with MCD_LEASE_HANGUP_HANDLER=no', async () => {
+    const d = await startDaemon('[general]\nnode_id=pbx1\n');
+    try {
+      const globals = { MCD_DAEMON: `127.0.0.1:${d.port}` };
+      const name = `hh_${process.pid}`;
+      const count = async (): Promise<number> => d.daemon.leases.count(name);
+      const a = new FakeChannel();
+      const r = await runDialplan(driver(`Gosub(mcd,mcdlimit,1(${name},1))`, `Gosub(mcd,mcdlock,1(${name},0))`, 'Verbose(0,${MCDLIMIT} ${MCDLIMITCOUNT} ${MCDLOCK} ${MCDRESULT})'), 'drive', 's', a, { globals });
+      assert.deepEqual(r.verbose.at(-1), 'OK 1 OK 0');
+      // Both handlers ran after the hangup, each one AGI(): mcdunlock (pushed last) first.
+      assert.deepEqual(r.agiRuns.map((x) => x.url.replace(/^.*\//, '')), ['mcdlimit', 'mcdlock', 'mcdunlock', 'mcdrelease']);
+      assert.equal(await count(), 0);
+      assert.equal(await d.daemon.leases.lock(name, 'other'), 'ok');
+      assert.equal(await d.daemon.leases.unlock(name, 'other'), true);
+      // A FULL pushes nothing; with the switch off, an OK pushes nothing either.
+      const b = new FakeChannel();
+      const off = await runDialplan(driver(`Gosub(mcd,mcdlimit,1(${name},1))`), 'drive', 's', b, { globals: { ...globals, MCD_LEASE_HANGUP_HANDLER: 'no' } });
+      assert.deepEqual(off.agiRuns.map((x) => x.url.replace(/^.*\//, '')), ['mcdlimit']);
+      assert.equal(await count(), 1);
+      const c = new FakeChannel();
+      const full = await runDialplan(driver(`Gosub(mcd,mcdlimit,1(${name},1))`, 'Verbose(0,${MCDLIMIT})'), 'drive', 's', c, { globals });
+      assert.deepEqual([full.verbose.at(-1), full.agiRuns.length], ['FULL', 1]);
+      assert.equal(await d.daemon.leases.release(name, b.uniqueId), true);
+    } finally {
+      await d.stop();
+    }
+  });
+});
