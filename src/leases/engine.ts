@@ -463,8 +463,8 @@ interface Held {
  * taken (write-ahead), and after refresh/reconcile. Concurrent writers are coalesced: a caller
  * waits for a write that started after its change. On first use the existing item is read and
  * merged (entries marked restored), so a restarted daemon does not erase what its predecessor
- * held before reconcile() has decided about it; restored entries not confirmed drop out when
- * their expiry passes, as their slots do. Its size is bounded by the leases held at once (about
+ * held before reconcile() has decided about it; entries not refreshed drop out when their
+ * expiry passes, as their slots do. Its size is bounded by the leases held at once (about
  * 100 bytes each: 10,000 fit in memcached's default 1 MiB item).
  */
 class NodeIndex {
@@ -538,7 +538,9 @@ class NodeIndex {
     const now = this.#now();
     let text = '';
     for (const [k, h] of held) {
-      if (h.expiresAtMs <= now && h.restored) {
+      // Past its expiry and not refreshed since: the cache has dropped the slot, so memory and
+      // the index drop the entry too (this also bounds both when nothing ever refreshes).
+      if (h.expiresAtMs <= now) {
         held.delete(k);
         continue;
       }

@@ -152,3 +152,45 @@ test('two daemons x 60 channels over a 3-server cluster racing for 10: exactly 1
     await Promise.all(daemons.map((d) => d.stop()));
   }
 });
+
+test('a server hung (SIGSTOP) during mcdlimit/mcdrelease: every call ends with a code within the timeout, no extra holder, nothing left after the TTL', async () => {
+  const config = `[general]\n${mcs.map((m) => `server=${m.address}`).join('\n')}\nnode_id=pbx-f\ntimeout=300\nconnect_timeout=300\nlease_ttl=3\n`;
+  const d = await startDaemon(config);
+  const hung = mcs[2]!;
+  try {
+    const names = Array.from({ length: 12 }, () => n('fault'));
+    const holders = names.map(() => new FakeChannel());
+    await Promise.all(names.map((name, i) => call(d, 'mcdlimit', [name, '1'], holders[i])));
+    assert.ok(holders.every((ch) => ch.getVar('MCDLIMIT') === 'OK'));
+    hung.pause();
+    const timed = async (f: () => Promise<FakeChannel>): Promise<FakeChannel> => {
+      const started = performance.now();
+      const ch = await f();
+      const took = performance.now() - started;
+      assert.ok(took < 300 * 4 + 1000, `took ${took} ms`);
+      return ch;
+    };
+    // Another channel for each name: FULL, or the hung server's code; never a second holder.
+    const others = await Promise.all(names.map((name) => timed(() => call(d, 'mcdlimit', [name, '1']))));
+    for (const ch of others) {
+      assert.notEqual(ch.getVar('MCDLIMIT'), 'OK');
+      if (ch.getVar('MCDLIMIT') === 'ERROR') assert.match(ch.getVar('MCDRESULT') ?? '', /^(3|31|35|47)$/);
+      else assert.deepEqual([ch.getVar('MCDLIMIT'), ch.getVar('MCDRESULT')], ['FULL', '0']);
+    }
+    assert.ok(others.some((ch) => ch.getVar('MCDLIMIT') === 'ERROR'), 'some name lives on the hung server');
+    const released = await Promise.all(names.map((name, i) => timed(() => call(d, 'mcdrelease', [name], holders[i]))));
+    for (const ch of released) assert.match(ch.getVar('MCDRESULT') ?? '', /^(0|3|31|35|47)$/);
+    hung.resume();
+    // Whatever could not be released expires with lease_ttl (3 s).
+    await new Promise((r) => setTimeout(r, 4200));
+    const monitor = await startDaemon(config.replace('pbx-f', 'pbx-m'));
+    try {
+      for (const name of names) assert.equal((await call(monitor, 'MCDLIMITCOUNT', [name])).getVar('MCDLIMITCOUNT'), '0', name);
+    } finally {
+      await monitor.stop();
+    }
+  } finally {
+    hung.resume();
+    await d.stop();
+  }
+});

@@ -200,6 +200,17 @@ export function defineLeaseBehaviour(name: string, makeHarness: () => Promise<Le
       assert.equal(await second.count(n1), 0);
     });
 
+    test('memory and the node index forget what was never refreshed once its lease_ttl is over', async () => {
+      const n1 = fresh('forget');
+      const e = await engine(`node-${fresh('forget')}`, 1);
+      assert.equal((await e.acquire(n1, 'old', 5)).outcome, 'ok');
+      assert.equal(e.held().length, 1);
+      await sleep(1200);
+      // The next write of the index drops the expired entry.
+      assert.equal((await e.acquire(n1, 'new', 5)).outcome, 'ok');
+      assert.deepEqual(e.held().map((x) => x.uniqueId), ['new']);
+    });
+
     test('hostile names and arguments: codes, nothing stored', async () => {
       const e = await engine('pbx1');
       await rejectsWith(e.acquire('a b', 'c1', 1), Rc.BAD_KEY_PROVIDED, 'space');
