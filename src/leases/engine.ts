@@ -494,7 +494,8 @@ class NodeIndex {
         if (item !== null) {
           const now = this.#now();
           for (const line of item.value.toString('latin1').split('\n')) {
-            const m = /^([LK]) (\S+) (\S+) ([0-9]{1,12})$/.exec(line);
+            // Fields split on ' ' only: NAME may hold any byte above 0x20, \xa0 included, which \S would not match.
+            const m = /^([LK]) ([^ ]+) ([^ ]+) ([0-9]{1,12})$/.exec(line);
             if (m === null) continue;
             const kind: LeaseKind = m[1] === 'L' ? 'limit' : 'lock';
             const expiresAtMs = Number(m[4]) * 1000;

@@ -176,7 +176,8 @@ export function defineLeaseBehaviour(name: string, makeHarness: () => Promise<Le
     });
 
     test('releaseChannel frees all of a channel, and a restarted daemon reconciles from the node index', async () => {
-      const n1 = fresh('rc1');
+      // NAME bytes above 0x7f (here 0xa0 and UTF-8) survive the node index.
+      const n1 = Buffer.concat([Buffer.from(fresh('rc1'), 'latin1'), Buffer.from([0xa0]), Buffer.from('é', 'utf8')]);
       const n2 = fresh('rc2');
       const node = `node-${fresh('restart')}`;
       const first = await engine(node);
