@@ -22,12 +22,26 @@
 // runs out: nothing outlives lease_ttl after the last refresh.
 
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { CacheBackend } from '../dialplan/backend.js';
+import type { Item } from '../memcache/protocol/command.js';
 import { MemcachedError, Rc } from '../util/errors.js';
 import { hasForbiddenKeyByte } from '../util/keys.js';
 
-/** The cache operations the engine needs (a subset of CacheBackend). */
-export type LeaseBackend = Pick<CacheBackend, 'get' | 'gets' | 'add' | 'set' | 'cas' | 'deleteCas'>;
+/**
+ * The cache operations the engine needs, with memcached's semantics and codes (the Client and the
+ * MemoryStore have them; src/dialplan/backend.ts declares the same for the commands). Declared
+ * here so that this layer does not depend on the one above it.
+ */
+export interface LeaseBackend {
+  get(key: string | Buffer): Promise<Item | null>;
+  gets(key: string | Buffer): Promise<Item | null>;
+  /** 14 NOTSTORED when the key exists. */
+  add(key: string | Buffer, value: string | Buffer, options?: { ttl?: number }): Promise<void>;
+  set(key: string | Buffer, value: string | Buffer, options?: { ttl?: number }): Promise<void>;
+  /** 12 DATA_EXISTS when changed, 16 NOTFOUND when gone. */
+  cas(key: string | Buffer, value: string | Buffer, cas: bigint, options?: { ttl?: number }): Promise<void>;
+  /** 12 DATA_EXISTS when changed, 16 NOTFOUND when gone. */
+  deleteCas(key: string | Buffer, cas: bigint): Promise<void>;
+}
 
 export type LeaseKind = 'limit' | 'lock';
 
