@@ -21,3 +21,4 @@ export { MemcachedError, Rc, rcName, rcText, allRcs, type RcName } from './util/
 export { loadSettings, defaultSettings, ConfigError, CONFIG_DEFAULTS, type Settings } from './config/settings.js';
 export { clientOptionsFromSettings } from './daemon/client-options.js';
 export { MemoryStore, type MemoryStoreOptions } from './store/memory-store.js';
+export { LeaseEngine, MAX_LIMIT_SLOTS, type LeaseBackend, type LeaseEngineOptions, type AcquireResult, type HeldLease, type MaintenanceReport } from './leases/engine.js';

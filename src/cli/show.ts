@@ -80,6 +80,7 @@ function describe(c: DialplanCommand, host: string): string {
 }
 
 function sets(c: DialplanCommand): string {
+  if (c.sets !== undefined) return [...c.sets.map((v) => `\${${v}}`), 'MCDRESULT'].join(', ');
   if (c.kind === 'function') return `\${${c.name}}, MCDRESULT`;
   if (c.name === 'mcdget') return 'the variable named by varname, MCDRESULT';
   if (c.name === 'mcdgets') return 'the variable named by varname, MCDCAS, MCDRESULT';

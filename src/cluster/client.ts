@@ -270,6 +270,19 @@ export class Client {
     return this.#single(key, (k) => ({ op: 'delete', key: k }), expectSuccess);
   }
 
+  /**
+   * Deletes only if the item still has `cas` (from gets): rejects with 12 DATA_EXISTS if it
+   * changed, 16 if it is gone. Binary: a delete carrying the CAS; text: see encodeText.
+   */
+  deleteCas(key: string | Buffer, cas: bigint): Promise<void> {
+    try {
+      checkCas(cas);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.#single(key, (k) => ({ op: 'delete', key: k, cas }), expectSuccess);
+  }
+
   touch(key: string | Buffer, ttl: number): Promise<void> {
     let t: number;
     try {

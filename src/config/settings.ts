@@ -8,6 +8,7 @@
 // repeated single-valued key (the last one wins) and an empty value (the default is used) are
 // warnings, never fatal, so a config written for the C module keeps working.
 
+import { hostname } from 'node:os';
 import { dirname, isAbsolute, resolve } from 'node:path';
 
 import { DISTRIBUTIONS, HASH_NAMES, type DistributionName, type HashName } from '../cluster/names.js';
@@ -130,6 +131,10 @@ export interface Settings {
   maxValueLength: number;
   counterTtl: number;
   resultFormat: ResultFormat;
+  /** node_id=: this PBX's name in lease values (src/leases/engine.ts); default the host name. */
+  nodeId: string;
+  /** lease_ttl=: seconds a lease or lock lives after it was taken or last refreshed. */
+  leaseTtl: number;
   /** Memory cap of the embedded store (bytes), used when there is no server=. */
   embeddedMaxBytes: number;
   /** null: the embedded store is not saved (embedded_snapshot=no). */
@@ -169,6 +174,12 @@ export const CONFIG_DEFAULTS = {
     max_value_length: 4096,
     counter_ttl: 0,
     result_format: 'number',
+    /**
+     * Seconds. Without an AMI link nothing refreshes a lease, so it must outlive the longest call
+     * (an hour covers most; raise it for longer calls); a lease whose hangup handler never ran is
+     * freed after it.
+     */
+    lease_ttl: 3600,
     /** MiB. */
     embedded_max_memory: 64,
     /** Where a service keeps its state (systemd's StateDirectory=res-memcached). */
@@ -205,7 +216,7 @@ const GENERAL_KEYS = new Set([
   'ttl', 'binary_proto', 'hash', 'keyprefix', 'server', 'distribution', 'hash_with_prefix',
   'continuum_hash', 'socket_point_names',
   'connect_timeout', 'timeout', 'retry_timeout', 'server_failure_limit', 'remove_failed_servers',
-  'max_key_length', 'max_value_length', 'counter_ttl', 'result_format', 'sasl_username',
+  'max_key_length', 'max_value_length', 'counter_ttl', 'result_format', 'node_id', 'lease_ttl', 'sasl_username',
   'sasl_password', 'embedded_max_memory', 'embedded_snapshot', 'embedded_snapshot_interval', 'tls', 'tls_ca', 'tls_cert', 'tls_key', 'tls_verify', 'tls_servername',
 ]);
 const AGI_KEYS = new Set(['bindaddr', 'port', 'permit', 'deny', 'max_sessions', 'env_timeout', 'max_line_length', 'answer_timeout']);
@@ -260,6 +271,9 @@ export function settingsFromConfig(parsed: ParsedConfig): Settings {
     maxValueLength: general.int('max_value_length', CONFIG_DEFAULTS.general.max_value_length, 1, 1_048_576),
     counterTtl: general.int('counter_ttl', CONFIG_DEFAULTS.general.counter_ttl, 0, MAX_TTL),
     resultFormat: general.choice('result_format', CONFIG_DEFAULTS.general.result_format, ['number', 'name'] as const),
+    nodeId: readNodeId(general),
+    // At most 30 days: memcached reads a larger exptime as an absolute Unix time.
+    leaseTtl: general.int('lease_ttl', CONFIG_DEFAULTS.general.lease_ttl, 1, 2_592_000),
     embeddedMaxBytes: general.int('embedded_max_memory', CONFIG_DEFAULTS.general.embedded_max_memory, 1, 1_048_576) * 1_048_576,
     embeddedSnapshot: readSnapshot(general),
     sasl: readSasl(general, binaryProto),
@@ -505,6 +519,22 @@ function readKeyPrefix(general: SectionReader): string {
     throw bad(entry, `a prefix of printable ASCII without spaces, at most ${MAX_KEY_PREFIX_BYTES} bytes (${err.message})`);
   }
   return entry.value;
+}
+
+/** Printable ASCII without spaces, at most 64 bytes: it is written into every lease's value. */
+const NODE_ID = /^[\x21-\x7e]{1,64}$/;
+
+/** node_id=, else the host name (made to fit NODE_ID: a host name rarely needs it). */
+function readNodeId(general: SectionReader): string {
+  const entry = general.last('node_id');
+  if (entry === undefined) return defaultNodeId();
+  if (!NODE_ID.test(entry.value)) throw bad(entry, 'a name of printable ASCII without spaces, at most 64 bytes');
+  return entry.value;
+}
+
+export function defaultNodeId(): string {
+  const name = hostname().replace(/[^\x21-\x7e]/g, '_').slice(0, 64);
+  return name === '' ? 'localhost' : name;
 }
 
 /** The prefix and the longest allowed key must fit memcached's 250 bytes together. */

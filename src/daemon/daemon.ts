@@ -11,6 +11,7 @@ import { Client, type ServerEvent } from '../cluster/client.js';
 import { ConfigError, formatWarning, isPermitted, type Settings } from '../config/settings.js';
 import type { CacheBackend } from '../dialplan/backend.js';
 import { busyCommand, runDialplanSession, type DialplanSettings } from '../dialplan/runner.js';
+import { LeaseEngine } from '../leases/engine.js';
 import { MemoryStore } from '../store/memory-store.js';
 import { clientOptionsFromSettings } from './client-options.js';
 import { openEmbeddedStore, resolveSnapshotPath, StoreSnapshots, type SnapshotStatus } from './snapshots.js';
@@ -21,6 +22,8 @@ interface Generation {
   readonly dialplan: DialplanSettings;
   readonly backend: CacheBackend;
   readonly kind: 'embedded' | 'memcached';
+  /** Leases and locks held by this node's channels, over this generation's backend. */
+  readonly leases: LeaseEngine;
   /** The embedded store's snapshot writer (null: memcached, or embedded_snapshot=no). */
   readonly snapshots: StoreSnapshots | null;
   sessions: number;
@@ -84,6 +87,14 @@ export class Daemon {
   /** The cache new sessions use (the embedded store or the memcached client): for tooling and tests. */
   get backend(): CacheBackend {
     return this.#current.backend;
+  }
+
+  /**
+   * The lease engine new sessions use: releaseChannel(), refresh() and reconcile() are for
+   * whatever learns which channels are up (a reload makes a new one over the new backend).
+   */
+  get leases(): LeaseEngine {
+    return this.#current.leases;
   }
 
   /** How the embedded store's snapshots go; null when none are written. */
@@ -176,7 +187,7 @@ export class Daemon {
     const generation = this.#current;
     generation.sessions++;
     try {
-      await runDialplanSession(session, generation.backend, generation.dialplan, this.#log);
+      await runDialplanSession(session, generation.backend, generation.dialplan, this.#log, generation.leases);
     } finally {
       this.#served++;
       generation.sessions--;
@@ -229,7 +240,8 @@ function makeGeneration(settings: Settings, backend: CacheBackend, kind: Generat
     counterTtl: settings.counterTtl,
     resultFormat: settings.resultFormat,
   };
-  return { settings, dialplan, backend, kind, snapshots, sessions: 0, retired: false };
+  const leases = new LeaseEngine(backend, { nodeId: settings.nodeId, leaseTtl: settings.leaseTtl });
+  return { settings, dialplan, backend, kind, leases, snapshots, sessions: 0, retired: false };
 }
 
 function memcachedGeneration(settings: Settings): Generation {

@@ -33,8 +33,14 @@ export interface CacheBackend {
   /** 14 when the key is missing; keeps the item's TTL. */
   append(key: string | Buffer, value: string | Buffer): Promise<void>;
   prepend(key: string | Buffer, value: string | Buffer): Promise<void>;
+  /** get with the CAS unique (never 0n for a hit), for cas() and deleteCas(). */
+  gets(key: string | Buffer): Promise<Item | null>;
+  /** Stores only if unchanged since gets: 12 DATA_EXISTS if it changed, 16 if it is gone. */
+  cas(key: string | Buffer, value: string | Buffer, cas: bigint, options?: TtlOptions): Promise<void>;
   /** 16 when the key is missing. */
   delete(key: string | Buffer): Promise<void>;
+  /** Deletes only if unchanged since gets: 12 DATA_EXISTS if it changed, 16 if it is gone. */
+  deleteCas(key: string | Buffer, cas: bigint): Promise<void>;
   /** 16 when the key is missing. */
   touch(key: string | Buffer, ttl: number): Promise<void>;
   /** uint64 add, wrapping at 2^64; 16 when missing; 9 CLIENT_ERROR when the value is not a number. */

@@ -3,6 +3,7 @@
 // (read MCDTTL, synchronise before a write), so every command costs Asterisk as few round trips
 // as it can (SPEC §3).
 
+import type { LeaseEngine } from '../leases/engine.js';
 import type { CacheBackend } from './backend.js';
 
 export interface ArgumentDoc {
@@ -23,6 +24,8 @@ export interface CommandDoc {
   readonly agiSyntax: string;
   readonly arguments: readonly ArgumentDoc[];
   readonly seeAlso: readonly string[];
+  /** Variables it sets besides MCDRESULT, for `show` (default: a function's own name, or none). */
+  readonly sets?: readonly string[];
 }
 
 export interface Limits {
@@ -37,9 +40,19 @@ export interface Refusal {
   readonly message: string;
 }
 
+/** Who is calling, for commands that act on behalf of the channel (leases, locks). */
+export interface CallContext {
+  /** agi_uniqueid; null when Asterisk did not send one. */
+  readonly uniqueId: string | null;
+  /** The daemon's lease engine over the same backend; null where there is none. */
+  readonly leases: LeaseEngine | null;
+}
+
 export interface Invocation {
-  /** Variables this call writes besides MCDRESULT; each is set to "" when the call fails. */
+  /** Variables this call writes besides MCDRESULT; each is set to "" when the call fails... */
   readonly outputs: readonly string[];
+  /** ...or to this value (by position) when given, e.g. MCDLIMIT=ERROR. */
+  readonly failed?: readonly Buffer[];
   /** The arguments are wrong: nothing is sent to the cache. */
   readonly refusal: Refusal | null;
   /** The TTL setting that applies when MCDTTL (or ?ttl=) is not given; null = no TTL read. */
@@ -47,7 +60,7 @@ export interface Invocation {
   /** Changes the cache, so it runs only once the session is known to be in sync. */
   readonly mutates: boolean;
   /** Runs against the cache; resolves with a value per output; rejects with a MemcachedError. */
-  run(backend: CacheBackend, ttl: number): Promise<readonly Buffer[]>;
+  run(backend: CacheBackend, ttl: number, call: CallContext): Promise<readonly Buffer[]>;
 }
 
 export interface DialplanCommand extends CommandDoc {

@@ -10,6 +10,11 @@ import { mcdcounterset } from './commands/mcdcounterset.js';
 import { mcddelete } from './commands/mcddelete.js';
 import { mcdget } from './commands/mcdget.js';
 import { mcdgets } from './commands/mcdgets.js';
+import { mcdlimit } from './commands/mcdlimit.js';
+import { mcdlimitcount } from './commands/mcdlimitcount.js';
+import { mcdlock } from './commands/mcdlock.js';
+import { mcdrelease } from './commands/mcdrelease.js';
+import { mcdunlock } from './commands/mcdunlock.js';
 import { mcdprepend } from './commands/mcdprepend.js';
 import { mcdreplace } from './commands/mcdreplace.js';
 import { mcdset } from './commands/mcdset.js';
@@ -18,6 +23,7 @@ import { mcdtouch } from './commands/mcdtouch.js';
 export const COMMANDS: readonly DialplanCommand[] = [
   mcd, mcdcounter, mcdget, mcdset, mcdadd, mcdreplace, mcdappend, mcdprepend, mcddelete, mcdtouch, mcdcounterset,
   mcdgets, mcdcas,
+  mcdlimit, mcdrelease, mcdlimitcount, mcdlock, mcdunlock,
 ];
 
 const BY_NAME = new Map(COMMANDS.map((c) => [c.name.toLowerCase(), c]));

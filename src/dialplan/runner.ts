@@ -23,7 +23,8 @@ import type { AgiAnswer, AgiSession } from '../agi/session.js';
 import { MemcachedError, Rc, rcName, rcText } from '../util/errors.js';
 import { canTravel, parseTtl } from './arguments.js';
 import type { CacheBackend } from './backend.js';
-import type { Invocation, Limits } from './invocation.js';
+import type { CallContext, Invocation, Limits } from './invocation.js';
+import type { LeaseEngine } from '../leases/engine.js';
 import { findCommand } from './registry.js';
 
 export interface DialplanSettings extends Limits {
@@ -55,7 +56,7 @@ export function busyCommand(format: DialplanSettings['resultFormat']): Buffer {
   return encodeCommand('SET', 'VARIABLE', 'MCDRESULT', resultText(Rc.SERVER_TEMPORARILY_DISABLED, format));
 }
 
-export async function runDialplanSession(session: AgiSession, backend: CacheBackend, settings: DialplanSettings, log: DialplanLog): Promise<void> {
+export async function runDialplanSession(session: AgiSession, backend: CacheBackend, settings: DialplanSettings, log: DialplanLog, leases: LeaseEngine | null = null): Promise<void> {
   const started = performance.now();
   let env: AgiEnvironment;
   try {
@@ -64,7 +65,7 @@ export async function runDialplanSession(session: AgiSession, backend: CacheBack
     log.debug({ address: session.remoteAddress, reason: (err as Error).message }, 'AGI session ended before its environment');
     return;
   }
-  const run = new CommandRun(session, env, settings);
+  const run = new CommandRun(session, env, settings, leases);
   let fields: Outcome;
   try {
     fields = await run.execute(backend);
@@ -93,14 +94,18 @@ class CommandRun {
   readonly #session: AgiSession;
   readonly #env: AgiEnvironment;
   readonly #settings: DialplanSettings;
+  readonly #leases: LeaseEngine | null;
   readonly #nonce = nonce();
   #synced = false;
+  /** What the outputs are set to when the command fails (by position; default ""). */
+  #failed: readonly Buffer[] = [];
   commandName: string;
 
-  constructor(session: AgiSession, env: AgiEnvironment, settings: DialplanSettings) {
+  constructor(session: AgiSession, env: AgiEnvironment, settings: DialplanSettings, leases: LeaseEngine | null) {
     this.#session = session;
     this.#env = env;
     this.#settings = settings;
+    this.#leases = leases;
     this.commandName = env.script ?? '(none)';
   }
 
@@ -112,6 +117,7 @@ class CommandRun {
     }
     this.commandName = command.name;
     const invocation = command.invoke(this.#env.args, this.#settings);
+    this.#failed = invocation.failed ?? [];
     if (this.#env.broken) {
       return this.#finish(invocation.outputs, Rc.INVALID_ARGUMENTS, 'an argument held a line feed: the environment block was cut');
     }
@@ -137,7 +143,9 @@ class CommandRun {
 
   async #run(invocation: Invocation, backend: CacheBackend, ttl: number): Promise<{ rc: number; values: readonly Buffer[]; reason?: string }> {
     try {
-      const values = await invocation.run(backend, ttl);
+      const uniqueId = this.#env.vars.get('agi_uniqueid');
+      const call: CallContext = { uniqueId: uniqueId === undefined || uniqueId.length === 0 ? null : uniqueId.toString('latin1'), leases: this.#leases };
+      const values = await invocation.run(backend, ttl, call);
       for (const value of values) {
         if (!canTravel(value)) return { rc: Rc.BAD_VALUE, values: [], reason: 'the stored value holds CR, LF or NUL' };
         if (value.length > this.#settings.maxValueLength) {
@@ -189,7 +197,7 @@ class CommandRun {
   /** Writes the outputs ("" when the command failed) and MCDRESULT. */
   async #finish(outputs: readonly string[], rc: number, reason: string | undefined, values: readonly Buffer[] = []): Promise<Outcome> {
     const wasSynced = this.#synced;
-    const cleared = outputs.map((name) => [name, EMPTY] as const);
+    const cleared = outputs.map((name, i) => [name, this.#failed[i] ?? EMPTY] as const);
     // Each output rides inline in the synchronising command, or needs a SET VARIABLE of its own.
     let inline: Array<readonly [string, Buffer]> = [];
     let quoted: Buffer[] = [];

@@ -178,8 +178,10 @@ class Storage {
     this.#put(key, { value, flags, cas: this.#nextCas(), expiresAtMs: this.#expiry(ttl), size });
   }
 
-  delete(key: string): void {
-    if (this.#live(key) === undefined) throw new MemcachedError(Rc.NOTFOUND);
+  delete(key: string, cas = 0n): void {
+    const entry = this.#live(key);
+    if (entry === undefined) throw new MemcachedError(Rc.NOTFOUND);
+    if (cas !== 0n && entry.cas !== cas) throw new MemcachedError(Rc.DATA_EXISTS);
     this.#remove(key);
   }
 
@@ -481,6 +483,13 @@ export class MemoryStore {
   async delete(key: string | Buffer): Promise<void> {
     const k = this.#key(key);
     this.#open().delete(k);
+  }
+
+  /** Deletes only if the item still has `cas`: 12 DATA_EXISTS if it changed, 16 NOTFOUND if it is gone. */
+  async deleteCas(key: string | Buffer, cas: bigint): Promise<void> {
+    const c = checkCas(cas);
+    const k = this.#key(key);
+    this.#open().delete(k, c);
   }
 
   /** Sets a new TTL; rejects with 16 NOTFOUND when the key is missing. */

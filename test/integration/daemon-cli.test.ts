@@ -210,13 +210,14 @@ describe('show', () => {
     assert.match(f.stdout, /^Installed Custom Functions:/);
     assert.match(f.stdout, /^MCD {18}/m);
     assert.match(f.stdout, /^MCDCOUNTER {11}/m);
-    assert.match(f.stdout, /2 custom functions installed\./);
+    assert.match(f.stdout, /^MCDLIMITCOUNT {8}/m);
+    assert.match(f.stdout, /3 custom functions installed\./);
     const a = await run(['show', 'applications']);
     assert.equal(a.code, 0);
-    for (const app of ['mcdget', 'mcdset', 'mcdadd', 'mcdreplace', 'mcdappend', 'mcdprepend', 'mcddelete', 'mcdtouch', 'mcdcounterset', 'mcdgets', 'mcdcas']) {
+    for (const app of ['mcdget', 'mcdset', 'mcdadd', 'mcdreplace', 'mcdappend', 'mcdprepend', 'mcddelete', 'mcdtouch', 'mcdcounterset', 'mcdgets', 'mcdcas', 'mcdlimit', 'mcdrelease', 'mcdlock', 'mcdunlock']) {
       assert.match(a.stdout, new RegExp(`^ +${app}: `, 'm'), app);
     }
-    assert.match(a.stdout, /-= 11 Applications Registered =-/);
+    assert.match(a.stdout, /-= 15 Applications Registered =-/);
   });
 
   test('show function MCD / show application mcdset print the usage with the FastAGI form', async () => {

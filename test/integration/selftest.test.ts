@@ -245,8 +245,8 @@ function driver(...steps: string[]): string {
 describe('extensions_mcd.conf: the subroutines', () => {
   test('defines one subroutine per command, named like the command', () => {
     const names = [...(CONF.contexts.get('mcd')?.extensions.keys() ?? [])].sort();
-    assert.deepEqual(names, ['MCD', 'MCDCOUNTER', 'mcdadd', 'mcdappend', 'mcdcounterset', 'mcddelete', 'mcdget', 'mcdprepend', 'mcdreplace', 'mcdset', 'mcdtouch', 'mcdgets', 'mcdcas'].sort());
-    for (const ctx of ['mcd-selftest', 'mcd-selftest-check', 'mcd-selftest-dial']) assert.ok(CONF.contexts.has(ctx), ctx);
+    assert.deepEqual(names, ['MCD', 'MCDCOUNTER', 'mcdadd', 'mcdappend', 'mcdcounterset', 'mcddelete', 'mcdget', 'mcdprepend', 'mcdreplace', 'mcdset', 'mcdtouch', 'mcdgets', 'mcdcas', 'mcdlimit', 'mcdrelease', 'MCDLIMITCOUNT', 'mcdlock', 'mcdunlock'].sort());
+    for (const ctx of ['mcd-selftest', 'mcd-selftest-check', 'mcd-selftest-dial', 'mcd-hangup']) assert.ok(CONF.contexts.has(ctx), ctx);
   });
 
   test('each passes exactly the arguments its command takes, quoted commas joined, to 127.0.0.1 by default', async () => {
@@ -272,6 +272,12 @@ describe('extensions_mcd.conf: the subroutines', () => {
       ['mcdcas,1(k,5,"a,b")', 'mcdcas', ['k', '5', 'a,b']],
       ['mcdcas,1(k,5, spaced )', 'mcdcas', ['k', '5', ' spaced ']],
       ['mcdcas,1(k,5,)', 'mcdcas', ['k', '5', '']],
+      ['mcdlimit,1(k,10)', 'mcdlimit', ['k', '10']],
+      ['mcdrelease,1(k)', 'mcdrelease', ['k']],
+      ['MCDLIMITCOUNT,1(k)', 'MCDLIMITCOUNT', ['k']],
+      ['mcdlock,1(k)', 'mcdlock', ['k']],
+      ['mcdlock,1(k,500)', 'mcdlock', ['k', '500']],
+      ['mcdunlock,1(k)', 'mcdunlock', ['k']],
     ];
     for (const [call, script, args] of cases) {
       const { ch, calls } = recordingChannel({ MCD: 'stale', MCDCOUNTER: 'stale', MCDCAS: 'stale', out: 'stale' });
@@ -572,5 +578,35 @@ describe('[mcd-selftest]: the C module test macro through the daemon', { concurr
     assert.ok(r.verbose.includes('res-memcached self-test 5 MCD after mcddelete is empty: ok'));
     assert.equal(r.verbose.at(-1), 'res-memcached self-test: FAIL (11 checks failed)');
     assert.ok(r.agiRuns.every((run) => run.status === 'FAILURE'));
+  });
+});
+
+describe('extensions_mcd.conf: leases and locks released by the hangup handler', () => {
+  test('mcdlimit and mcdlock push [mcd-hangup] handlers: the lease and lock are free once the channel hangs up; none with MCD_LEASE_HANGUP_HANDLER=no', async () => {
+    const d = await startDaemon('[general]\nnode_id=pbx1\n');
+    try {
+      const globals = { MCD_DAEMON: `127.0.0.1:${d.port}` };
+      const name = `hh_${process.pid}`;
+      const count = async (): Promise<number> => d.daemon.leases.count(name);
+      const a = new FakeChannel();
+      const r = await runDialplan(driver(`Gosub(mcd,mcdlimit,1(${name},1))`, `Gosub(mcd,mcdlock,1(${name},0))`, 'Verbose(0,${MCDLIMIT} ${MCDLIMITCOUNT} ${MCDLOCK} ${MCDRESULT})'), 'drive', 's', a, { globals });
+      assert.deepEqual(r.verbose.at(-1), 'OK 1 OK 0');
+      // Both handlers ran after the hangup, each one AGI(): mcdunlock (pushed last) first.
+      assert.deepEqual(r.agiRuns.map((x) => x.url.replace(/^.*\//, '')), ['mcdlimit', 'mcdlock', 'mcdunlock', 'mcdrelease']);
+      assert.equal(await count(), 0);
+      assert.equal(await d.daemon.leases.lock(name, 'other'), 'ok');
+      assert.equal(await d.daemon.leases.unlock(name, 'other'), true);
+      // A FULL pushes nothing; with the switch off, an OK pushes nothing either.
+      const b = new FakeChannel();
+      const off = await runDialplan(driver(`Gosub(mcd,mcdlimit,1(${name},1))`), 'drive', 's', b, { globals: { ...globals, MCD_LEASE_HANGUP_HANDLER: 'no' } });
+      assert.deepEqual(off.agiRuns.map((x) => x.url.replace(/^.*\//, '')), ['mcdlimit']);
+      assert.equal(await count(), 1);
+      const c = new FakeChannel();
+      const full = await runDialplan(driver(`Gosub(mcd,mcdlimit,1(${name},1))`, 'Verbose(0,${MCDLIMIT})'), 'drive', 's', c, { globals });
+      assert.deepEqual([full.verbose.at(-1), full.agiRuns.length], ['FULL', 1]);
+      assert.equal(await d.daemon.leases.release(name, b.uniqueId), true);
+    } finally {
+      await d.stop();
+    }
   });
 });

@@ -304,6 +304,25 @@ export function defineCacheBehaviour(name: string, makeHarness: () => Promise<Be
       assert.equal(await b.get('cas'), null);
     });
 
+    test('deleteCas: 12 DATA_EXISTS when changed (item kept), 16 when gone, deletes when unchanged; add works after', async () => {
+      await rejectsWith(b.deleteCas('dcas', 1n), Rc.NOTFOUND, 'deleteCas of a missing key');
+      await b.set('dcas', 'mine', { ttl: 100 });
+      const first = (await b.gets('dcas'))!;
+      await b.set('dcas', 'theirs', { ttl: 100 });
+      await rejectsWith(b.deleteCas('dcas', first.cas), Rc.DATA_EXISTS, 'deleteCas with a stale unique');
+      assert.equal(await text(b, 'dcas'), 'theirs');
+      const second = (await b.gets('dcas'))!;
+      await b.deleteCas('dcas', second.cas);
+      assert.equal(await b.get('dcas'), null, 'gone for get');
+      assert.equal(await b.gets('dcas'), null, 'gone for gets');
+      await rejectsWith(b.deleteCas('dcas', second.cas), Rc.NOTFOUND, 'deleteCas after deleteCas');
+      await rejectsWith(b.touch('dcas', 100), Rc.NOTFOUND, 'touch after deleteCas');
+      await rejectsWith(b.replace('dcas', 'x'), Rc.NOTSTORED, 'replace after deleteCas');
+      await b.add('dcas', 'next', { ttl: 100 });
+      assert.equal(await text(b, 'dcas'), 'next');
+      await rejectsWith(b.deleteCas('dcas', 0n), Rc.INVALID_ARGUMENTS, 'deleteCas with 0');
+    });
+
     test('the CAS unique changes on every write and incr, not on get or touch', async () => {
       const unique = async (key: string) => (await b.gets(key))!.cas;
       await b.set('uniq', '1');

@@ -671,6 +671,8 @@ class Pbx {
   readonly trace: string[] = [];
   readonly warnings: string[] = [];
   readonly #frames: Frame[] = [];
+  /** CHANNEL(hangup_handler_push) values, run last first after the channel hangs up. */
+  readonly #hangupHandlers: string[] = [];
   #at: Location = { context: '', exten: '', priority: 0 };
 
   constructor(
@@ -711,7 +713,31 @@ class Pbx {
       else this.#at = { ...this.#at, priority: this.#at.priority + 1 };
       if (end === null && this.channel.hungUp) end = 'hangup';
     }
+    if (this.#hangupHandlers.length > 0) {
+      this.channel.hangup();
+      await this.#runHangupHandlers(maxSteps);
+    }
     return { verbose: this.verbose, log: this.log, agiRuns: this.agiRuns, trace: this.trace, warnings: this.warnings, end };
+  }
+
+  /** Each pushed handler as a Gosub on the hung-up channel, until it returns (or ends). */
+  async #runHangupHandlers(maxSteps: number): Promise<void> {
+    for (let handler = this.#hangupHandlers.pop(); handler !== undefined; handler = this.#hangupHandlers.pop()) {
+      const depth = this.#frames.length;
+      const first = this.#gosub(handler);
+      if (first.k !== 'jump') continue;
+      this.#at = { ...first.to };
+      for (let steps = 0; this.#frames.length > depth; steps++) {
+        if (steps >= maxSteps) throw new DialplanError(`hangup handler ${handler}: more than ${maxSteps} applications run`);
+        const p = this.#find(this.#at);
+        if (!p) break;
+        const data = cutBytes(this.substitute(p.data), DATA_MAX);
+        this.trace.push(`Executing [${this.#at.exten}@${this.#at.context}:${this.#at.priority}] ${p.app}("${this.channel.name}", "${data}")`);
+        const r = await this.#exec(p.app, data);
+        if (r.k === 'end') break;
+        this.#at = r.k === 'jump' ? { ...r.to } : { ...this.#at, priority: this.#at.priority + 1 };
+      }
+    }
   }
 
   #find(at: Location): DialplanPriority | undefined {
@@ -763,6 +789,14 @@ class Pbx {
         case 'GLOBAL':
           this.channel.globals.set(arg, Buffer.from(value, 'utf8'));
           return;
+        case 'CHANNEL':
+          // main/pbx_hangup_handler.c: pushed handlers run last pushed first once the channel
+          // has hung up, each as a Gosub of `[[context,]exten,]priority[(args)]`.
+          if (arg.toLowerCase() === 'hangup_handler_push') {
+            this.#hangupHandlers.push(value);
+            return;
+          }
+          throw new DialplanError(`writing CHANNEL(${arg}) is not supported by mini-dialplan`);
         default:
           throw new DialplanError(`writing the function ${fname}() is not supported by mini-dialplan`);
       }

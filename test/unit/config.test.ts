@@ -3,7 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
@@ -381,6 +381,8 @@ describe('settings', () => {
       maxValueLength: 4096,
       counterTtl: 0,
       resultFormat: 'number',
+      nodeId: hostname(),
+      leaseTtl: 3600,
       embeddedMaxBytes: 64 * 1_048_576,
       embeddedSnapshot: { path: '/var/lib/res-memcached/store.snapshot', configured: false, intervalMs: 60_000 },
       sasl: null,
@@ -560,6 +562,14 @@ describe('settings', () => {
       assert.equal(general('embedded_max_memory=8').embeddedMaxBytes, 8 * 1_048_576);
       throwsAt(() => general('embedded_max_memory=0'), MAIN, 2, /from 1 to/);
       throwsAt(() => general('embedded_max_memory=lots'), MAIN, 2, /embedded_max_memory/);
+    });
+
+    it('node_id: printable ASCII without spaces, default the host name; lease_ttl: 1 s to 30 days', () => {
+      assert.equal(general('node_id=pbx-a.example').nodeId, 'pbx-a.example');
+      assert.equal(defaultSettings().nodeId, hostname());
+      for (const bad of ['"a b"', 'x'.repeat(65), 'é']) throwsAt(() => general(`node_id=${bad}`), MAIN, 2, /node_id=/);
+      assert.equal(general('lease_ttl=30').leaseTtl, 30);
+      for (const bad of ['0', '-1', '2592001', 'soon']) throwsAt(() => general(`lease_ttl=${bad}`), MAIN, 2, /lease_ttl=/);
     });
 
     it('result_format: number or name', () => {

@@ -125,7 +125,8 @@ export function encodeBinary(cmd: Command, opaque: number, w: ByteWriter): void 
       return;
     }
     case 'delete':
-      header(w, Opcode.DELETE, cmd.key.length, 0, cmd.key.length, opaque, 0n);
+      // A non-zero CAS makes the server delete only an unchanged item (KEY_EXISTS otherwise).
+      header(w, Opcode.DELETE, cmd.key.length, 0, cmd.key.length, opaque, cmd.cas ?? 0n);
       w.bytes(cmd.key);
       return;
     case 'incr':

@@ -15,7 +15,12 @@ export type Command =
       /** Only for mode 'cas'. */
       readonly cas?: bigint;
     }
-  | { readonly op: 'delete'; readonly key: Buffer }
+  | {
+      readonly op: 'delete';
+      readonly key: Buffer;
+      /** Delete only while the item still has this CAS unique (see encodeText for the text protocol). */
+      readonly cas?: bigint;
+    }
   | {
       readonly op: 'incr' | 'decr';
       readonly key: Buffer;

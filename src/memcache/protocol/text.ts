@@ -41,6 +41,16 @@ export function encodeText(cmd: Command, w: ByteWriter): void {
       return;
     }
     case 'delete':
+      if (cmd.cas !== undefined) {
+        // The text protocol's delete takes no CAS. A cas with a negative exptime stores an
+        // empty item that is already expired (proto_text.c process_update_command: exptime < 0
+        // becomes REALTIME_MAXDELTA + 1, a moment in 1970), so it is gone for every reader, and
+        // only if the CAS still matches: STORED / EXISTS / NOT_FOUND.
+        w.latin1('cas ');
+        w.bytes(cmd.key);
+        w.latin1(` 0 -1 0 ${cmd.cas}${CRLF}${CRLF}`);
+        return;
+      }
       w.latin1('delete ');
       w.bytes(cmd.key);
       w.latin1(CRLF);
@@ -278,7 +288,9 @@ export function acceptText(cmd: Command, out: Outcome, frame: TextFrame): boolea
       if (frame.kind === 'not_found') return fail(out, Rc.NOTFOUND);
       break;
     case 'delete':
-      if (frame.kind === 'deleted') return true;
+      if (frame.kind === 'deleted' && cmd.cas === undefined) return true;
+      if (frame.kind === 'stored' && cmd.cas !== undefined) return true;
+      if (frame.kind === 'exists' && cmd.cas !== undefined) return fail(out, Rc.DATA_EXISTS);
       if (frame.kind === 'not_found') return fail(out, Rc.NOTFOUND);
       break;
     case 'incr':
