@@ -13,7 +13,9 @@ import type { CacheBackend } from '../dialplan/backend.js';
 import { busyCommand, runDialplanSession, type DialplanSettings } from '../dialplan/runner.js';
 import { LeaseEngine } from '../leases/engine.js';
 import { MemoryStore } from '../store/memory-store.js';
+import { amiClientOptionsFromSettings } from './ami-options.js';
 import { clientOptionsFromSettings } from './client-options.js';
+import { LeaseHealing, type LeaseHealingStatus } from './lease-healing.js';
 import { openEmbeddedStore, resolveSnapshotPath, StoreSnapshots, type SnapshotStatus } from './snapshots.js';
 
 /** A backend and the sessions using it, so a replaced one is closed only once they are done. */
@@ -38,6 +40,8 @@ export class Daemon {
   #served = 0;
   /** Reloads apply one after the other (one may wait for a snapshot to load). */
   #reloading: Promise<void> = Promise.resolve();
+  /** The AMI link that keeps leases true (null without [ami]). */
+  #healing: LeaseHealing | null = null;
   readonly #onServerEvent = (message: unknown): void => this.#logServerEvent(message as ServerEvent);
 
   private constructor(first: Generation, log: Logger) {
@@ -73,6 +77,7 @@ export class Daemon {
       `res-memcached listening for FastAGI on ${daemon.#address.host}:${daemon.#address.port}, ${backendLine(daemon.#current)}`,
     );
     first.snapshots?.start();
+    daemon.#startHealing(settings);
     return daemon;
   }
 
@@ -100,6 +105,16 @@ export class Daemon {
   /** How the embedded store's snapshots go; null when none are written. */
   get snapshotStatus(): SnapshotStatus | null {
     return this.#current.snapshots?.status ?? null;
+  }
+
+  /** The AMI link and its last reconciliation; null without [ami]. */
+  get leaseHealing(): LeaseHealingStatus | null {
+    return this.#healing?.status ?? null;
+  }
+
+  /** Reconciles the leases with Asterisk's live channels now (AMI must be up). */
+  async reconcileLeases(): Promise<void> {
+    await this.#healing?.reconcileNow();
   }
 
   /** Sessions running now. */
@@ -142,6 +157,13 @@ export class Daemon {
     else this.#current = await embeddedGeneration(settings, this.#log);
     if (this.#current.backend !== old.backend) this.#retire(old);
     this.#current.snapshots?.start();
+    if (!sameAmi(old.settings, settings)) {
+      await this.#healing?.close();
+      this.#startHealing(settings);
+    } else if (this.#current.leases !== old.leases) {
+      // A new engine knows its leases only from the node index: reconcile now, not a third of lease_ttl later.
+      void this.#healing?.reconcileNow();
+    }
     this.#log.info({ config: settings.source, ...describeBackend(this.#current) }, `configuration reloaded, ${backendLine(this.#current)}`);
   }
 
@@ -165,7 +187,18 @@ export class Daemon {
     } else {
       snapshots.reconfigure(path, settings.embeddedSnapshot!.intervalMs);
     }
-    return makeGeneration(settings, store, 'embedded', snapshots);
+    return makeGeneration(settings, store, 'embedded', snapshots, old.leases);
+  }
+
+  #startHealing(settings: Settings): void {
+    const options = amiClientOptionsFromSettings(settings.ami, () => undefined);
+    if (options === null) {
+      this.#healing = null;
+      return;
+    }
+    const { onEvent: _unused, ...connection } = options;
+    this.#healing = new LeaseHealing(connection, () => this.#current.leases, this.#log);
+    this.#healing.start();
   }
 
   /**
@@ -177,6 +210,8 @@ export class Daemon {
     await this.#server.close(graceMs, lingerMs);
     unsubscribe('res-memcached:server', this.#onServerEvent);
     await this.#reloading;
+    // Leases keep their TTL through a restart: the next daemon finds them in its node index.
+    await this.#healing?.close();
     // Every session has finished: this snapshot has every write they made.
     await this.#current.snapshots?.close('stop');
     await this.#current.backend.close();
@@ -231,7 +266,8 @@ export class Daemon {
   }
 }
 
-function makeGeneration(settings: Settings, backend: CacheBackend, kind: Generation['kind'], snapshots: StoreSnapshots | null): Generation {
+/** `previousLeases` is kept when it serves the same backend under the same node_id and lease_ttl (it knows what this node holds). */
+function makeGeneration(settings: Settings, backend: CacheBackend, kind: Generation['kind'], snapshots: StoreSnapshots | null, previousLeases?: LeaseEngine): Generation {
   const dialplan: DialplanSettings = {
     maxKeyLength: settings.maxKeyLength,
     maxValueLength: settings.maxValueLength,
@@ -240,7 +276,10 @@ function makeGeneration(settings: Settings, backend: CacheBackend, kind: Generat
     counterTtl: settings.counterTtl,
     resultFormat: settings.resultFormat,
   };
-  const leases = new LeaseEngine(backend, { nodeId: settings.nodeId, leaseTtl: settings.leaseTtl });
+  const leases =
+    previousLeases !== undefined && previousLeases.nodeId === settings.nodeId && previousLeases.leaseTtl === settings.leaseTtl
+      ? previousLeases
+      : new LeaseEngine(backend, { nodeId: settings.nodeId, leaseTtl: settings.leaseTtl });
   return { settings, dialplan, backend, kind, leases, snapshots, sessions: 0, retired: false };
 }
 
@@ -304,4 +343,8 @@ function listenError(settings: Settings, err: unknown): Error {
   if (at !== null) return new ConfigError(at.file, at.line, reason, { cause: err });
   if (settings.source !== null) return new ConfigError(settings.source, 0, reason, { cause: err });
   return new Error(`${reason}; set them in memcached.conf`, { cause: err });
+}
+
+function sameAmi(a: Settings, b: Settings): boolean {
+  return JSON.stringify(a.ami) === JSON.stringify(b.ami) && a.leaseTtl === b.leaseTtl;
 }
