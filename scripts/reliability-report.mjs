@@ -12,6 +12,7 @@ const areas = [
   ['faults', 'Faults under load (real memcached processes, 127.0.0.1)'],
   ['daemon', 'The daemon stopped and reloaded under load'],
   ['embedded store', 'The embedded store keeps its data (restart, kill -9, damaged snapshots, reloads)'],
+  ['leases', 'Call limits and locks (leases) across daemons, with and without the AMI link'],
   ['counters', 'Counters across daemons and servers'],
   ['agi', 'Hostile AGI sessions'],
   ['memcached', 'A lying memcached'],

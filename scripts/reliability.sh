@@ -10,7 +10,8 @@ out="$PWD/scratch/reliability.jsonl"
 rm -f "$out"
 files=(dist/test/integration/reliability.test.js dist/test/integration/agi-hostile.test.js dist/test/integration/hostile-memcached.test.js
        dist/test/integration/security.test.js dist/test/integration/acl.test.js dist/test/unit/fuzz.test.js dist/test/integration/faults.test.js dist/test/integration/dialplan.test.js
-       dist/test/integration/warm-restart.test.js)
+       dist/test/integration/warm-restart.test.js dist/test/integration/lease-processes.test.js dist/test/integration/lease-healing.test.js
+       dist/test/integration/ami-client.test.js)
 RELIABILITY_OUT="$out" node --test --test-reporter=spec "${files[@]}" > scratch/reliability.log 2>&1
 status=$?
 grep -E "^ℹ (tests|pass|fail)" scratch/reliability.log

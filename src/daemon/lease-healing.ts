@@ -34,6 +34,8 @@ export class LeaseHealing {
   #running: Promise<void> | null = null;
   #lastReconcileAtMs: number | null = null;
   #lastError: string | null = null;
+  /** Why the link is down, while it stays down: a retry that fails the same way is not news. */
+  #downKind: string | null = null;
 
   /** `engine` gives the engine sessions use now (a reload may replace it). */
   constructor(options: Omit<AmiClientOptions, 'onEvent'>, engine: () => LeaseEngine, log: Logger) {
@@ -67,17 +69,21 @@ export class LeaseHealing {
   #onEvent(event: AmiClientEvent): void {
     switch (event.type) {
       case 'up':
+        this.#downKind = null;
         this.#log.info({ ami: event.banner }, 'AMI link up: reconciling leases with the live channels');
         this.#startTimer();
         void this.#tick();
         return;
-      case 'down':
+      case 'down': {
         this.#stopTimer();
-        this.#log.warn(
+        const again = this.#downKind === event.kind;
+        this.#downKind = event.kind;
+        (again ? this.#log.debug.bind(this.#log) : this.#log.warn.bind(this.#log))(
           { kind: event.kind, retryInMs: event.retryInMs },
           `AMI link down (${event.reason}): leases are not refreshed and not released until it is back; they keep their lease_ttl`,
         );
         return;
+      }
       case 'hangup': {
         const { uniqueid, channel } = event.hangup;
         this.#engine()
