@@ -194,3 +194,45 @@ test('a server hung (SIGSTOP) during mcdlimit/mcdrelease: every call ends with a
     await d.stop();
   }
 });
+
+test('a server killed during mcdlimit/mcdlock/mcdrelease: codes within the timeout, never a second holder of a slot or a lock, nothing left after the TTL once it is back', async () => {
+  const own = await Promise.all([startMemcached(), startMemcached(), startMemcached()]);
+  const config = `[general]\n${own.map((m) => `server=${m.address}`).join('\n')}\nnode_id=pbx-k\ntimeout=300\nconnect_timeout=300\nretry_timeout=0.2\nlease_ttl=3\n`;
+  const d = await startDaemon(config);
+  const killed = own[1]!;
+  try {
+    const names = Array.from({ length: 12 }, () => n('killed'));
+    const holders = names.map(() => new FakeChannel());
+    await Promise.all(names.map((name, i) => call(d, i % 2 === 0 ? 'mcdlimit' : 'mcdlock', i % 2 === 0 ? [name, '1'] : [name], holders[i])));
+    assert.ok(holders.every((ch, i) => ch.getVar(i % 2 === 0 ? 'MCDLIMIT' : 'MCDLOCK') === 'OK'));
+    await killed.kill();
+    const bound = 300 * 4 + 1000;
+    const timed = async (f: () => Promise<FakeChannel>): Promise<FakeChannel> => {
+      const started = performance.now();
+      const ch = await f();
+      assert.ok(performance.now() - started < bound, `took ${performance.now() - started} ms`);
+      return ch;
+    };
+    // Another channel for each name: FULL/TIMEOUT, or the dead server's code; never OK.
+    const others = await Promise.all(names.map((name, i) => timed(() => call(d, i % 2 === 0 ? 'mcdlimit' : 'mcdlock', i % 2 === 0 ? [name, '1'] : [name, '200']))));
+    others.forEach((ch, i) => {
+      const got = ch.getVar(i % 2 === 0 ? 'MCDLIMIT' : 'MCDLOCK');
+      assert.notEqual(got, 'OK', `${names[i]}: a second holder`);
+      if (got === 'ERROR') assert.match(ch.getVar('MCDRESULT') ?? '', /^(3|5|31|35|47)$/);
+      else assert.equal(ch.getVar('MCDRESULT'), '0');
+    });
+    assert.ok(others.some((ch, i) => ch.getVar(i % 2 === 0 ? 'MCDLIMIT' : 'MCDLOCK') === 'ERROR'), 'some name lives on the killed server');
+    const released = await Promise.all(names.map((name, i) => timed(() => call(d, i % 2 === 0 ? 'mcdrelease' : 'mcdunlock', [name], holders[i]))));
+    for (const ch of released) assert.match(ch.getVar('MCDRESULT') ?? '', /^(0|3|5|31|35|47)$/);
+    // Back (empty, as a restarted memcached is); whatever could not be released elsewhere expires.
+    await killed.restart();
+    await new Promise((r) => setTimeout(r, 4200));
+    for (const [i, name] of names.entries()) {
+      if (i % 2 === 0) assert.equal((await call(d, 'MCDLIMITCOUNT', [name])).getVar('MCDLIMITCOUNT'), '0', name);
+      else assert.equal((await call(d, 'mcdlock', [name])).getVar('MCDLOCK'), 'OK', `${name}: the lock is free again`);
+    }
+  } finally {
+    await d.stop();
+    for (const m of own) await m.stop();
+  }
+});
