@@ -542,7 +542,7 @@ describe('every command with missing, empty and oversized arguments', () => {
     const seen: string[] = [];
     try {
       // Valid arguments in the command's own order, as its usage lists them, with one changed.
-      const GOOD: Record<string, string> = { varname: 'V', key: 'k', cas: '1', value: 'v' };
+      const GOOD: Record<string, string> = { varname: 'V', key: 'k', name: 'k', max: '10', wait_ms: '0', cas: '1', value: 'v' };
       for (const command of COMMANDS) {
         const names = command.arguments.map((a) => a.name);
         for (const name of names) assert.ok(name === 'increment' || name === 'ttl' || name === 'n' || name in GOOD, `${command.name}: argument ${name} has no case here`);
@@ -551,10 +551,12 @@ describe('every command with missing, empty and oversized arguments', () => {
           args[args.length - 1] = given;
           return args;
         };
+        // The lease commands' NAME is checked as a key.
+        const keyArgument = names.includes('key') ? 'key' : 'name';
         const cases: Array<[string, string[], string]> = [
           ['no arguments', [], '127'],
-          ['empty key', upTo('key', ''), '127'],
-          ['oversized key', upTo('key', 'k'.repeat(65)), '126'],
+          ['empty key', upTo(keyArgument, ''), '127'],
+          ['oversized key', upTo(keyArgument, 'k'.repeat(65)), '126'],
         ];
         if (names.includes('cas')) cases.push(['empty cas', upTo('cas', ''), '127']);
         if (names.includes('value')) cases.push(['oversized value', upTo('value', 'x'.repeat(4097)), '125']);
