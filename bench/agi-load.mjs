@@ -11,6 +11,18 @@
 //                     (res_agi.c: one ast_agi_send() per line; launch_netscript sets no
 //                     TCP_NODELAY); default `block` sends the env in one write (cheaper for us,
 //                     so more of the box is left for the server).
+// --args A,B,...      the script's arguments (agi_arg_1..N; `{n}` becomes the session number);
+//                     default: `callerVar,key{n % 1000}` (what mcdget reads).
+// --then SCRIPT[,ARG,...]  a second session on the same channel (same agi_uniqueid) after each
+//                     first one, as a call's hangup handler runs after its dialplan (e.g.
+//                     `--script mcdlimit --args calls,1000 --then mcdrelease,calls`); both
+//                     sessions count as sessions, and each pair as a call (callsPerSec, call*Us).
+// --then-expect-commands  commands the second session gets (default: --expect-commands).
+// --uid-base S        agi_uniqueid is `S.<session number>`, as Asterisk's `<epoch>.<seq>`; a
+//                     caller that runs several loads against one daemon gives each its own base,
+//                     so channel ids never repeat (a repeated id would find its old lease).
+// --tally VAR,...     counts the values the server sets in VAR (SET VARIABLE or ${SET(VAR=...)}),
+//                     per script: e.g. how many mcdlimit sessions got MCDLIMIT=OK and FULL.
 import net from 'node:net';
 import { parseArgs } from 'node:util';
 import { Histogram } from './lib/histogram.mjs';
@@ -29,6 +41,11 @@ const { values: opt } = parseArgs({
     'session-timeout': { type: 'string', default: '10' },
     'server-pid': { type: 'string', default: '' },       // to report the server's CPU per session
     label: { type: 'string', default: '' },
+    args: { type: 'string', default: '' },
+    then: { type: 'string', default: '' },
+    'then-expect-commands': { type: 'string', default: '' },
+    'uid-base': { type: 'string', default: '1700000000' },
+    tally: { type: 'string', default: '' },
   },
 });
 const { host, port } = parseAddress(opt.server, 4573);
@@ -36,13 +53,26 @@ const concurrency = Number(opt.concurrency);
 const expectCommands = Number(opt['expect-commands']);
 const sessionTimeoutMs = Number(opt['session-timeout']) * 1000;
 const splitEnv = opt['env-writes'] === 'lines';
+const uidBase = opt['uid-base'];
+const tallied = opt.tally === '' ? [] : opt.tally.split(',');
+// A session's script, its arguments (null: the default ones) and how many commands it gets.
+const first = { script: opt.script, args: opt.args === '' ? null : opt.args.split(','), expect: expectCommands };
+const second = opt.then === '' ? null : (() => {
+  const [script, ...args] = opt.then.split(',');
+  return { script, args, expect: opt['then-expect-commands'] === '' ? expectCommands : Number(opt['then-expect-commands']) };
+})();
 
-function envLines(n) {
-  const uid = `1700000000.${n}`;
+function argLines(step, n) {
+  const args = step.args ?? ['callerVar', `key${n % 1000}`];
+  return args.map((a, i) => `agi_arg_${i + 1}: ${a.replaceAll('{n}', String(n))}`);
+}
+
+function envLines(n, step) {
+  const uid = `${uidBase}.${n}`;
   return [
     'agi_network: yes',
-    `agi_network_script: ${opt.script}`,
-    `agi_request: agi://${host}:${port}/${opt.script}`,
+    `agi_network_script: ${step.script}`,
+    `agi_request: agi://${host}:${port}/${step.script}`,
     `agi_channel: PJSIP/alice-${(n & 0xffffff).toString(16).padStart(8, '0')}`,
     'agi_language: en',
     'agi_type: PJSIP',
@@ -62,13 +92,16 @@ function envLines(n) {
     'agi_enhanced: 0.0',
     'agi_accountcode: ',
     'agi_threadid: 139872345663232',
-    'agi_arg_1: callerVar',
-    `agi_arg_2: key${n % 1000}`,
+    ...argLines(step, n),
     '',
   ].map((l) => l + '\n');
 }
 
 const hist = new Histogram();
+const callHist = new Histogram();
+const stepHists = [new Histogram(), new Histogram()];
+const tally = {};   // script -> VAR -> value -> count
+let calls = 0;
 let measuring = false;
 let stopping = false;
 let sessions = 0;
@@ -77,10 +110,15 @@ let badSessions = 0;
 let firstError = null;
 let seq = 0;
 
-function oneSession() {
+function countSet(script, name, value) {
+  if (!measuring || !tallied.includes(name)) return;
+  const perVar = ((tally[script] ??= {})[name] ??= {});
+  perVar[value] = (perVar[value] ?? 0) + 1;
+}
+
+function oneSession(n, step, stepIndex) {
   return new Promise((resolve) => {
     const t0 = process.hrtime.bigint();
-    const n = seq++;
     let commands = 0;
     let pending = '';
     let finished = false;
@@ -91,7 +129,7 @@ function oneSession() {
       finished = true;
       clearTimeout(timer);
       if (measuring) {
-        if (ok) { hist.record(Number(process.hrtime.bigint() - t0)); sessions++; } else badSessions++;
+        if (ok) { const ns = Number(process.hrtime.bigint() - t0); hist.record(ns); stepHists[stepIndex].record(ns); sessions++; } else badSessions++;
       }
       resolve(ok);
     }
@@ -102,7 +140,7 @@ function oneSession() {
       if (!finished) { finished = true; clearTimeout(timer); resolve(false); }
     }
     sock.on('connect', () => {
-      const lines = envLines(n);
+      const lines = envLines(n, step);
       if (splitEnv) for (const l of lines) sock.write(l);
       else sock.write(lines.join(''));
     });
@@ -118,13 +156,18 @@ function oneSession() {
         // literal text is what a server checks (res-memcached's nonce); ${...} parts read unset
         // variables or set ones (SET()) and are dropped here.
         const full = /^GET FULL VARIABLE "(.*)"$/.exec(line);
+        if (tallied.length > 0) {
+          if (full) for (const m of full[1].matchAll(/\$\{SET\(([A-Za-z0-9_]+)=([^)]*)\)\}/g)) countSet(step.script, m[1], m[2]);
+          const set = /^SET VARIABLE (\S+) "(.*)"$/.exec(line);
+          if (set) countSet(step.script, set[1], set[2]);
+        }
         if (full) sock.write(`200 result=1 (${stripSubstitutions(full[1])})\n`);
         else sock.write('200 result=1\n');
       }
     });
     sock.on('end', () => {
-      const ok = commands === expectCommands;
-      if (!ok) firstError ??= `session ended after ${commands} commands, expected ${expectCommands}`;
+      const ok = commands === step.expect;
+      if (!ok) firstError ??= `${step.script} session ended after ${commands} commands, expected ${step.expect}`;
       finish(ok);
     });
     sock.on('error', fail);
@@ -144,7 +187,15 @@ function stripSubstitutions(expr) {
 
 async function channel() {
   while (!stopping) {
-    const ok = await oneSession();
+    const n = seq++;
+    const t0 = process.hrtime.bigint();
+    const wasMeasuring = measuring;
+    let ok = await oneSession(n, first, 0);
+    // The second session runs even when stopping: a call that took a lease gives it back.
+    if (ok && second !== null) {
+      ok = await oneSession(n, second, 1);
+      if (ok && wasMeasuring && measuring) { callHist.record(Number(process.hrtime.bigint() - t0)); calls++; }
+    }
     if (!ok && !stopping) await new Promise((r) => setTimeout(r, 5));   // no hot loop on a dead server
   }
 }
@@ -157,7 +208,8 @@ const serverPid = Number(opt['server-pid']) || null;
 const serverCpuBefore = serverPid ? procCpuSeconds(serverPid) : NaN;
 const cpuBefore = process.cpuUsage();
 const sysBefore = cpuTimes();
-hist.reset(); sessions = 0; errors = 0; badSessions = 0;
+hist.reset(); callHist.reset(); for (const h of stepHists) h.reset(); sessions = 0; calls = 0; errors = 0; badSessions = 0;
+for (const k of Object.keys(tally)) delete tally[k];
 const tStart = process.hrtime.bigint();
 measuring = true;
 // A parent that started us with an IPC channel (bench/snapshot-bench.mjs) lines its own
@@ -184,6 +236,11 @@ process.stdout.write(JSON.stringify({
   badSessions,
   firstError,
   ...hist.summaryUs(),
+  ...(second === null ? {} : {
+    calls, callsPerSec: Math.round(calls / seconds), call: callHist.summaryUs(),
+    steps: [first, second].map((st, i) => ({ script: st.script, args: st.args, sessions: stepHists[i].total, ...stepHists[i].summaryUs() })),
+  }),
+  ...(tallied.length > 0 ? { tally } : {}),
   clientCpuUsPerSession: sessions ? Math.round(((cpu.user + cpu.system) / sessions) * 10) / 10 : null,
   serverCpuUsPerSession: sessions && Number.isFinite(serverCpuS) ? Math.round((serverCpuS * 1e6 / sessions) * 10) / 10 : null,
   machineBusyPct: sysBusy,

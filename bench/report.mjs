@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Turns one `run-matrix --suite project` JSONL (+ store, cluster, soak and snapshot bench JSON lines) into BENCHMARKS.md and
+// Turns one `run-matrix --suite project` JSONL (+ store, cluster, soak, snapshot and limit bench JSON lines) into BENCHMARKS.md and
 // bench/results/ops-by-depth.svg: medians of interleaved rounds, each member's median per-round
 // ratio to the group's baseline (member 0: the raw pipeline, or the bare FastAGI responder), and
 // the machine the figures come from.
@@ -12,7 +12,7 @@ import { execFileSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
 
 const { values: opt } = parseArgs({ options: {
-  matrix: { type: 'string' }, store: { type: 'string' }, cluster: { type: 'string' }, soak: { type: 'string' }, snapshot: { type: 'string' }, out: { type: 'string', default: 'BENCHMARKS.md' },
+  matrix: { type: 'string' }, store: { type: 'string' }, cluster: { type: 'string' }, soak: { type: 'string' }, snapshot: { type: 'string' }, limit: { type: 'string' }, out: { type: 'string', default: 'BENCHMARKS.md' },
   svg: { type: 'string', default: 'bench/results/ops-by-depth.svg' }, command: { type: 'string', default: 'npm run bench' },
   // When the file is rebuilt from results measured earlier: the time they were measured (UTC).
   date: { type: 'string', default: new Date().toISOString().slice(0, 16).replace('T', ' ') },
@@ -23,6 +23,7 @@ const store = jsonl(opt.store);
 const cluster = jsonl(opt.cluster);
 const soak = jsonl(opt.soak);
 const snapshot = jsonl(opt.snapshot);
+const limit = jsonl(opt.limit);
 
 const median = (xs) => { const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b); if (s.length === 0) return NaN; const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
 const fmt = (n) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : '—');
@@ -168,6 +169,55 @@ if (snapshot.length > 0) {
     say();
     say(`Measured ${snapshot[0].at ? `${snapshot[0].at.slice(0, 16).replace('T', ' ')} UTC, ` : ''}1-min load average before the phases ${fmt2(Math.min(...loads))}-${fmt2(Math.max(...loads))} on ${os.cpus().length} cores: the longest stalls and the max latencies of both phases are mostly the box's other jobs and garbage collection (timed by \`PerformanceObserver\`, in wall time, so a collector waiting for a core counts); the work between two awaits is the snapshot's own.`);
   }
+  say();
+}
+
+if (limit.length > 0) {
+  const l0 = limit[0];
+  const what = {
+    counter: '`MCDCOUNTER,calls,1`',
+    call: `\`mcdlimit,calls,${l0.max}\` + \`mcdrelease,calls\``,
+    'call-small': `\`mcdlimit,calls${l0.smallMax},${l0.smallMax}\` + \`mcdrelease,calls${l0.smallMax}\``,
+    full: `\`mcdlimit,full,${l0.max}\` (${fmt(l0.max)} held)`,
+    count: `\`MCDLIMITCOUNT,full\` (${fmt(l0.max)} held)`,
+  };
+  const outcome = { counter: 'incr', call: 'OK, then released', 'call-small': 'OK, then released', full: 'FULL', count: String(l0.max) };
+  const opsText = (o) => Object.entries(o ?? {}).filter(([, n]) => n >= 0.005).map(([k, n]) => `${k} ${n >= 10 ? fmt(n) : fmt2(n)}`).join(', ');
+  say('## Call limits');
+  say();
+  say(`\`bench/limit-bench.mjs\`: the daemon in process, on its embedded store (embedded_snapshot=no) and on a private memcached (\`-t 1\`), with \`bench/agi-load.mjs\` as the Asterisk side: ${l0.concurrency} channels in flight, env written line by line, every session a new channel (its own \`agi_uniqueid\`). Interleaved phases of ${l0.phaseSeconds} s, ${l0.rounds} rounds, order rotated; cells are medians over the rounds, ratios the median of per-round ratios to \`MCDCOUNTER\` in the same round (sessions/s: higher is better; p99: lower is better). A **call** is two sessions on one channel, \`mcdlimit\` then \`mcdrelease\` (as the hangup handler of extensions_mcd.conf does), so every \`mcdlimit\` gets OK and the slots never fill; **full** is the steady state of a reached limit: another PBX holds all ${fmt(l0.max)} slots and every \`mcdlimit\` gets FULL. Every session's outputs were checked (MCDRESULT=0, MCDLIMIT as stated). Cache operations per session are counted by wrapping the backend's methods in the daemon's process; for a call they are averaged over its two sessions (its mcdlimit does all the slot reads).`);
+  say();
+  say('| backend | phase | dialplan | outcome | sessions/s (÷ counter) | p50 / p99 µs (p99 ÷ counter) | calls/s, call p50 / p99 µs | cache operations per session |');
+  say('|---|---|---|---|---|---|---|---|');
+  for (const r of limit) {
+    for (const [phase, x] of Object.entries(r.summary)) {
+      const call = x.callsPerSec === undefined ? '—' : `${fmt(x.callsPerSec)}, ${fmt(x.callP50Us)} / ${fmt(x.callP99Us)}`;
+      say(`| ${r.backend} | ${phase} | ${what[phase] ?? phase} | ${outcome[phase] ?? ''} | ${fmt(x.sessionsPerSec)} (${fmt2(x.ratioSessionsPerSec)}) | ${fmt(x.p50Us)} / ${fmt(x.p99Us)} (${fmt2(x.ratioP99)}) | ${call} | ${opsText(x.opsPerSession)}${r.ok ? '' : ' **FAILED**'} |`);
+    }
+  }
+  say();
+  for (const r of limit) {
+    const c = r.summary.call;
+    const f = r.summary.full;
+    const n = r.summary.count;
+    const sm = r.summary['call-small'];
+    const parts = [];
+    if (c) parts.push(`a call (mcdlimit + mcdrelease, MAX ${fmt(r.max)}) runs at **${fmt2(c.ratioCallsPerSec)}×** the MCDCOUNTER session rate (its sessions at ${fmt2(c.ratioSessionsPerSec)}×)`);
+    if (sm) parts.push(`with MAX ${r.smallMax} at ${fmt2(sm.ratioCallsPerSec)}× (sessions ${fmt2(sm.ratioSessionsPerSec)}×)`);
+    if (f) parts.push(`a FULL mcdlimit at ${fmt2(f.ratioSessionsPerSec)}×`);
+    if (n) parts.push(`MCDLIMITCOUNT over ${fmt(r.max)} holders at ${fmt2(n.ratioSessionsPerSec)}×`);
+    say(`- ${r.backend}: ${parts.join('; ')}.`);
+  }
+  const loads = limit.flatMap((r) => r.phases.map((p) => p.loadBefore?.[0])).filter(Number.isFinite);
+  if (loads.length > 0) {
+    say();
+    const spread = limit.map((r) => { const xs = r.phases.filter((p) => p.phase === 'counter').map((p) => p.sessionsPerSec); return `${r.backend} ${fmt(Math.min(...xs))}-${fmt(Math.max(...xs))}`; }).join(', ');
+    say(`Measured ${l0.at ? `${l0.at.slice(0, 16).replace('T', ' ')} UTC, ` : ''}1-min load average before the phases ${fmt2(Math.min(...loads))}-${fmt2(Math.max(...loads))} on ${os.cpus().length} cores, shared by the daemon, memcached, the load generator and other jobs: the MCDCOUNTER rate alone ranged over the rounds ${spread} sessions/s, so read the ratios as rough (the per-round rows are in bench/results/limit.jsonl); the operation counts do not depend on the load.`);
+  }
+  say();
+  say('Why: an `mcdlimit` for a channel holding nothing waits on the cache three times in a row (src/leases/engine.ts `acquire`): (1) `gets` of the bound record `mcdlimit:NAME:max`, alongside the node index `mcdleases:<node_id>` rewritten whole with `set` (acquires in flight together share one write, hence fewer sets than acquires on memcached); (2) one `get` per slot up to the bound: MAX separate requests, pipelined by the client but not one multi-get, and MAX promises and lookups on the embedded store; (3) an `add` on a free slot (one more per slot lost to a racer). FULL stops after (2). `mcdrelease` is two waits and touches only its own slot: `gets`, then `deleteCas`. `MCDLIMITCOUNT` is two: `get` of the bound, then a `get` per slot. `MCDCOUNTER` is one `incr`. Over AGI, each of these but `MCDLIMITCOUNT` (a read) costs the same two commands to Asterisk. So the cost of a limit grows with MAX, not with the holders: reading MAX slots is most of it, as the MAX-' + `${l0.smallMax}` + ' rows show.');
+  say();
+  say('What would make it cheaper: read the slots in one request per server (the client has `getMulti`; the embedded store would need the same) rather than MAX requests, which removes most of the cost without changing what is read; keep the bound in memory once seen (it only rises), saving wait (1) on most acquires; and, for a channel this process knows holds nothing under NAME, try the `add` on a random slot first and read the slots only when it loses: a limit far from full would then cost a couple of round trips more than a counter (FULL still reads them all), at the price of MCDLIMITCOUNT from mcdlimit being a lower bound on that path. The node index is rewritten whole on every acquire, so its bytes grow with the leases this node holds (at most ' + `${l0.concurrency}` + ' here): appending, or writing it on a timer, would keep the cost of an acquire flat on a busy PBX.');
   say();
 }
 
