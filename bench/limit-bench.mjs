@@ -113,7 +113,7 @@ async function measure(kind, daemon, mc) {
   // Count the cache operations the daemon issues (the dialplan and the lease engine both call the
   // backend's methods through this object).
   const ops = {};
-  for (const op of ['get', 'gets', 'set', 'add', 'cas', 'deleteCas', 'incr', 'decr', 'delete', 'touch']) {
+  for (const op of ['get', 'getMulti', 'gets', 'set', 'add', 'cas', 'deleteCas', 'incr', 'decr', 'delete', 'touch']) {
     const orig = store[op];
     if (typeof orig !== 'function') continue;
     store[op] = function counted(...args) { ops[op] = (ops[op] ?? 0) + 1; return orig.apply(this, args); };

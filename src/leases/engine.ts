@@ -41,6 +41,8 @@ export interface LeaseBackend {
   cas(key: string | Buffer, value: string | Buffer, cas: bigint, options?: { ttl?: number }): Promise<void>;
   /** 12 DATA_EXISTS when changed, 16 NOTFOUND when gone. */
   deleteCas(key: string | Buffer, cas: bigint): Promise<void>;
+  /** Many keys in one request per server (misses absent); a count of MAX slots is one round trip. */
+  getMulti<K extends string | Buffer>(keys: readonly K[]): Promise<Map<K, Item>>;
 }
 
 export type LeaseKind = 'limit' | 'lock';
@@ -422,8 +424,12 @@ export class LeaseEngine {
   }
 
   async #readSlots(name: Buffer, bound: number): Promise<Array<{ value: Buffer; cas: bigint } | null>> {
-    // One request per slot; the Client pipelines them per server in one write per tick.
-    return Promise.all(Array.from({ length: bound }, (_, i) => this.#backend.get(slotKey(name, i))));
+    // One multi-get per server, not a request per slot: the cost of a count is one round trip
+    // whatever MAX is (bench/limit-bench.mjs measured a get per slot at 0.05 of MCDCOUNTER's rate
+    // with MAX=1000).
+    const keys = Array.from({ length: bound }, (_, i) => slotKey(name, i));
+    const found = await this.#backend.getMulti(keys);
+    return keys.map((k) => found.get(k) ?? null);
   }
 
   /** The bound record, capped (a hostile or damaged value cannot make a count read millions of keys). */

@@ -433,17 +433,22 @@ export class MemoryStore {
 
   /** null on a miss. The Item's value is the caller's own copy. */
   async get(key: string | Buffer): Promise<Item | null> {
-    const entry = this.#open().get(this.#key(key));
-    if (entry === undefined) return null;
-    // A copy: the caller may write into it without changing the stored item.
-    const value = Buffer.allocUnsafe(entry.value.length);
-    entry.value.copy(value);
-    return { value, flags: entry.flags, cas: entry.cas };
+    return this.#read(key);
   }
 
   /** get with the CAS unique, for cas(). */
   gets(key: string | Buffer): Promise<Item | null> {
     return this.get(key);
+  }
+
+  /** Many keys at once, as the Client's getMulti: misses are absent from the map. */
+  async getMulti<K extends string | Buffer>(keys: readonly K[]): Promise<Map<K, Item>> {
+    const found = new Map<K, Item>();
+    for (const key of keys) {
+      const item = this.#read(key);
+      if (item !== null) found.set(key, item);
+    }
+    return found;
   }
 
   // ---- writing ----
@@ -566,6 +571,15 @@ export class MemoryStore {
   }
 
   // ---- internals ----
+
+  #read(key: string | Buffer): Item | null {
+    const entry = this.#open().get(this.#key(key));
+    if (entry === undefined) return null;
+    // A copy: the caller may write into it without changing the stored item.
+    const value = Buffer.allocUnsafe(entry.value.length);
+    entry.value.copy(value);
+    return { value, flags: entry.flags, cas: entry.cas };
+  }
 
   #open(): Storage {
     if (this.#storage.closed) throw new MemcachedError(Rc.CONNECTION_FAILURE, 'the embedded store is closed');
