@@ -2,11 +2,11 @@
 // src/daemon/client-options.ts is for the memcached client).
 
 import { AMI_DEFAULT_BACKOFF } from '../ami/backoff.js';
-import type { AmiClientEvent, AmiClientOptions } from '../ami/client.js';
+import type { AmiClientOptions } from '../ami/client.js';
 import type { AmiSettings } from '../config/settings.js';
 
-/** null when the link is off (no username=, or enabled=no). */
-export function amiClientOptionsFromSettings(ami: AmiSettings, onEvent: (event: AmiClientEvent) => void): AmiClientOptions | null {
+/** null when the link is off (no username=, or enabled=no). The caller adds its onEvent. */
+export function amiClientOptionsFromSettings(ami: AmiSettings): Omit<AmiClientOptions, 'onEvent'> | null {
   if (!ami.enabled) return null;
   return {
     host: ami.host,
@@ -16,6 +16,5 @@ export function amiClientOptionsFromSettings(ami: AmiSettings, onEvent: (event: 
     authType: ami.auth,
     connectTimeoutMs: ami.connectTimeoutMs,
     backoff: { initialMs: Math.min(AMI_DEFAULT_BACKOFF.initialMs, ami.reconnectMaxMs), maxMs: ami.reconnectMaxMs },
-    onEvent,
   };
 }

@@ -191,13 +191,12 @@ export class Daemon {
   }
 
   #startHealing(settings: Settings): void {
-    const options = amiClientOptionsFromSettings(settings.ami, () => undefined);
+    const options = amiClientOptionsFromSettings(settings.ami);
     if (options === null) {
       this.#healing = null;
       return;
     }
-    const { onEvent: _unused, ...connection } = options;
-    this.#healing = new LeaseHealing(connection, () => this.#current.leases, this.#log);
+    this.#healing = new LeaseHealing(options, () => this.#current.leases, this.#log);
     this.#healing.start();
   }
 
