@@ -94,6 +94,11 @@ export class Daemon {
     return this.#current.backend;
   }
 
+  /** The dialplan limits, TTLs and result format new sessions use (for the HTTP door, src/http/door.ts). */
+  get dialplan(): DialplanSettings {
+    return this.#current.dialplan;
+  }
+
   /**
    * The lease engine new sessions use: releaseChannel(), refresh() and reconcile() are for
    * whatever learns which channels are up (a reload makes a new one over the new backend).

@@ -20,11 +20,12 @@
 import { randomFillSync } from 'node:crypto';
 import { AGI_MAX_COMMAND_BYTES, encodeCommand, type AgiEnvironment } from '../agi/codec.js';
 import type { AgiAnswer, AgiSession } from '../agi/session.js';
-import { MemcachedError, Rc, rcName, rcText } from '../util/errors.js';
-import { canTravel, parseTtl } from './arguments.js';
+import { Rc, rcName, rcText } from '../util/errors.js';
+import { parseTtl } from './arguments.js';
 import type { CacheBackend } from './backend.js';
 import type { CallContext, Invocation, Limits } from './invocation.js';
 import type { LeaseEngine } from '../leases/engine.js';
+import { ORDINARY, readCallOptions, runInvocation, type CommandResult } from './execute.js';
 import { findCommand } from './registry.js';
 
 export interface DialplanSettings extends Limits {
@@ -41,8 +42,6 @@ export interface DialplanLog {
   warn(fields: object, message: string): void;
 }
 
-/** Codes that are ordinary answers, not trouble: logged at debug, not as warnings. */
-const ORDINARY = new Set<number>([Rc.SUCCESS, Rc.NOTSTORED, Rc.NOTFOUND, Rc.DATA_EXISTS]);
 /** Values that can ride inside `${SET(name=value)}` unchanged. */
 const INLINE_SAFE = /^(?:[A-Za-z0-9_.:@+/#*=-](?:[A-Za-z0-9_.:@+/#*= -]*[A-Za-z0-9_.:@+/#*=-])?)?$/;
 const MAX_INLINE = 256;
@@ -141,22 +140,10 @@ class CommandRun {
     return ttlNote === undefined ? outcome : { ...outcome, warning: ttlNote };
   }
 
-  async #run(invocation: Invocation, backend: CacheBackend, ttl: number): Promise<{ rc: number; values: readonly Buffer[]; reason?: string }> {
-    try {
-      const uniqueId = this.#env.vars.get('agi_uniqueid');
-      const call: CallContext = { uniqueId: uniqueId === undefined || uniqueId.length === 0 ? null : uniqueId.toString('latin1'), leases: this.#leases };
-      const values = await invocation.run(backend, ttl, call);
-      for (const value of values) {
-        if (!canTravel(value)) return { rc: Rc.BAD_VALUE, values: [], reason: 'the stored value holds CR, LF or NUL' };
-        if (value.length > this.#settings.maxValueLength) {
-          return { rc: Rc.VALUE_TOO_LONG, values: [], reason: `the stored value is ${value.length} bytes, over max_value_length=${this.#settings.maxValueLength}` };
-        }
-      }
-      return { rc: Rc.SUCCESS, values };
-    } catch (err) {
-      if (err instanceof MemcachedError) return { rc: err.rc, values: [], ...(ORDINARY.has(err.rc) ? {} : { reason: err.message }) };
-      return { rc: Rc.FAILURE, values: [], reason: `unexpected: ${String(err)}` };
-    }
+  #run(invocation: Invocation, backend: CacheBackend, ttl: number): Promise<CommandResult> {
+    const uniqueId = this.#env.vars.get('agi_uniqueid');
+    const call: CallContext = { uniqueId: uniqueId === undefined || uniqueId.length === 0 ? null : uniqueId.toString('latin1'), leases: this.#leases };
+    return runInvocation(invocation, backend, ttl, call, this.#settings);
   }
 
   /** MCDTTL read in the synchronising command: `<nonce><LEN>:<digits only>`. */
@@ -268,13 +255,6 @@ export function splitScript(script: string | null): { name: string; query: strin
 /** Per-call options on the script path (SPEC §3): `ttl=N` overrides MCDTTL and spares reading it. */
 function readOptions(query: string): { ttl: number | null; error: string | null } {
   if (query === '') return { ttl: null, error: null };
-  const params = new URLSearchParams(query);
-  let ttl: number | null = null;
-  for (const [key, value] of params) {
-    if (key.toLowerCase() === 'ttl') {
-      ttl = parseTtl(value);
-      if (ttl === null) return { ttl: null, error: `?ttl=${value} is not a non-negative integer` };
-    } else return { ttl: null, error: `unknown option ?${key}= (known: ttl)` };
-  }
-  return { ttl, error: null };
+  const { ttl, error } = readCallOptions(new URLSearchParams(query));
+  return { ttl, error };
 }
