@@ -154,7 +154,8 @@ LockPersonality=yes
 SystemCallArchitectures=native
 # The FastAGI port (4573) is not privileged: no capability at all.
 CapabilityBoundingSet=
-# Not MemoryDenyWriteExecute=yes: V8's JIT maps memory writable and executable, and node aborts.
+# No MemoryDenyWriteExecute=yes: V8 makes its code space writable and executable at start
+# (mprotect PROT_WRITE|PROT_EXEC), which that option refuses, and node aborts before running.
 
 [Install]
 WantedBy=multi-user.target
