@@ -6,6 +6,7 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { runCheck } from './check.js';
+import { checkRoot, resolveExecStart, runInstall } from './install.js';
 import { runLocate } from './locate.js';
 import { runServe } from './serve.js';
 import { readSettingsReporting } from './settings-source.js';
@@ -25,6 +26,7 @@ Verbs:
                      the dialplan commands and their usage
   locate KEY...      print the server each key maps to, as written in its server= line
   check              reach every server: version, items, hit ratio; exit 1 if one is down
+  install            put memcached.conf, extensions_mcd.conf and a systemd unit in place
 
 Options:
   --config PATH      memcached.conf to read (default /etc/asterisk/memcached.conf, else
@@ -53,6 +55,24 @@ default) and serves the dialplan commands from memcached (server= lines) or, wit
 the embedded store. Logs JSON lines to stdout. SIGTERM/SIGINT: stop accepting and let running
 sessions finish. SIGHUP: reload the config (an invalid one is refused and the old one kept).
 `,
+  install: `Usage: res-memcached install [--root DIR] [--user NAME] [--force]
+
+Installs the daemon as a systemd service, under DIR (default /):
+  etc/asterisk/memcached.conf        from memcached.conf.sample; an existing one is never touched
+  etc/asterisk/extensions_mcd.conf   the dialplan subroutines and self-test; when the existing one
+                                     differs, the shipped one is written beside it as .new
+  var/lib/res-memcached/             the embedded store's snapshot (owned by the service user)
+  etc/systemd/system/res-memcached.service
+                                     User= the asterisk user when it exists, else DynamicUser=yes;
+                                     a changed unit is written beside it as .new too
+Then prints what to do next. A second run changes nothing and says so.
+
+Options:
+  --root DIR     install under DIR instead of / (an image, a test)
+  --user NAME    run the service as NAME (must exist) instead of asterisk
+  --force        replace a changed extensions_mcd.conf or unit instead of writing .new
+                 (memcached.conf is still never replaced)
+`,
   show: `Usage: res-memcached show [--config PATH] functions|applications
        res-memcached show [--config PATH] function NAME | application NAME
 
@@ -71,8 +91,20 @@ const COMMON_OPTIONS = {
 
 const SERVE_OPTIONS = { ...COMMON_OPTIONS, 'log-level': { type: 'string' } } as const satisfies ParseArgsConfig['options'];
 
+/** install writes no config of its own to read: no --config. */
+const INSTALL_OPTIONS = {
+  help: COMMON_OPTIONS.help,
+  version: COMMON_OPTIONS.version,
+  root: { type: 'string' },
+  user: { type: 'string' },
+  force: { type: 'boolean' },
+} as const satisfies ParseArgsConfig['options'];
+
+/** Every option of every verb, so that firstPositional knows which take a value. */
+const ALL_OPTIONS = { ...SERVE_OPTIONS, ...INSTALL_OPTIONS } as const satisfies ParseArgsConfig['options'];
+
 /** Each verb's options: one a verb does not take is bad usage of that verb, not silently ignored. */
-const VERB_OPTIONS: Record<string, ParseArgsConfig['options']> = { serve: SERVE_OPTIONS, show: COMMON_OPTIONS, locate: COMMON_OPTIONS, check: COMMON_OPTIONS };
+const VERB_OPTIONS: Record<string, ParseArgsConfig['options']> = { serve: SERVE_OPTIONS, show: COMMON_OPTIONS, locate: COMMON_OPTIONS, check: COMMON_OPTIONS, install: INSTALL_OPTIONS };
 
 export async function main(argv: readonly string[], io: Io): Promise<number> {
   // The verb is found first, so that a wrong option gets the usage of the verb it was given to.
@@ -93,7 +125,7 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
     io.err(`${who}: ${usageMessage(err as Error, verb)}\n\n${verb === undefined ? HELP : verbHelp}`);
     return 2;
   }
-  const values = parsed.values as { config?: string; help?: boolean; version?: boolean; 'log-level'?: string };
+  const values = parsed.values as { config?: string; help?: boolean; version?: boolean; 'log-level'?: string; root?: string; user?: string; force?: boolean };
   const rest = parsed.positionals.slice(1);
   if (values.version) {
     io.out(`${VERSION}\n`);
@@ -119,6 +151,11 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
       case 'check':
         if (rest.length > 0) throw new UsageError(`check takes no arguments`);
         return await runCheck(configPath, io);
+      case 'install': {
+        if (rest.length > 0) throw new UsageError(`install takes no arguments`);
+        const root = checkRoot(values.root ?? '/');
+        return runInstall({ root, user: values.user, force: values.force === true, execStart: resolveExecStart(root) }, io);
+      }
       default:
         throw new UsageError(`unknown verb ${JSON.stringify(verb)}`);
     }
@@ -134,8 +171,7 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
 
 /** The first word that is not an option or an option's value: the verb, if any. */
 function firstPositional(argv: readonly string[]): string | undefined {
-  // SERVE_OPTIONS holds every option there is, so each option's value is known as such.
-  const { tokens } = parseArgs({ args: [...argv], options: SERVE_OPTIONS, allowPositionals: true, strict: false, tokens: true });
+  const { tokens } = parseArgs({ args: [...argv], options: ALL_OPTIONS, allowPositionals: true, strict: false, tokens: true });
   return tokens.find((t) => t.kind === 'positional')?.value;
 }
 

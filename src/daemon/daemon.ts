@@ -74,7 +74,7 @@ export class Daemon {
     }
     log.info(
       { listen: `${daemon.#address.host}:${daemon.#address.port}`, config: settings.source ?? '(built-in defaults)', ...describeBackend(daemon.#current) },
-      `res-memcached listening for FastAGI on ${daemon.#address.host}:${daemon.#address.port}, ${backendLine(daemon.#current)}`,
+      `res-memcached listening for FastAGI on ${daemon.#address.host}:${daemon.#address.port}, ${backendLine(daemon.#current)}${settings.source === null ? DEFAULTS_HINT : ''}`,
     );
     first.snapshots?.start();
     daemon.#startHealing(settings);
@@ -323,6 +323,12 @@ function describeBackend(g: Generation): object {
     sasl: s.sasl !== null,
   };
 }
+
+/**
+ * Said at start when no config file was found (src/cli/settings-source.ts looks for it): a new
+ * user's first run, so the line says how to make it a service.
+ */
+const DEFAULTS_HINT = '; no /etc/asterisk/memcached.conf: built-in defaults. Run `res-memcached install` to put memcached.conf, extensions_mcd.conf and a systemd unit in place (README, Install)';
 
 function backendLine(g: Generation): string {
   const s = g.settings;
