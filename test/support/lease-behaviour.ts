@@ -109,7 +109,7 @@ export function defineLeaseBehaviour(name: string, makeHarness: () => Promise<Le
       assert.equal(await monitor.count(n), retriedOk);
     });
 
-    test('locks: never two holders; every waiter gets OK or TIMEOUT within WAIT_MS + 1 s', async () => {
+    test('locks: never two holders; every waiter gets OK or TIMEOUT within WAIT_MS + the client timeout + 1 s', async () => {
       const n = fresh('lock');
       const engines = await Promise.all(Array.from({ length: 6 }, (_, i) => engine(`node${i}`)));
       let holding = 0;
@@ -122,7 +122,9 @@ export function defineLeaseBehaviour(name: string, makeHarness: () => Promise<Le
             const started = performance.now();
             const got = await e.lock(n, id, waitMs);
             const took = performance.now() - started;
-            assert.ok(took < waitMs + 1000, `${id} waited ${took} ms`);
+            // WAIT_MS, plus one last try that may take the client's timeout (1 s), plus 1 s for a
+            // busy 2-core box (48 waiters polling at once).
+            assert.ok(took < waitMs + 2000, `${id} waited ${took} ms`);
             if (got === 'ok') {
               holding++;
               most = Math.max(most, holding);
