@@ -41,6 +41,7 @@ const ANSWERED = new Set<number>([Rc.SUCCESS, Rc.NOTSTORED, Rc.NOTFOUND, Rc.DATA
 export class DaemonMetrics {
   readonly registry = new Registry();
   readonly #sessions: Counter;
+  readonly #running: Gauge;
   readonly #sessionDuration: Histogram;
   readonly #commands: Counter<'command' | 'result'>;
   readonly #requests: Counter<'server' | 'outcome'>;
@@ -50,7 +51,7 @@ export class DaemonMetrics {
   constructor(state: MonitoredState) {
     const registers = [this.registry];
     this.#sessions = new Counter({ name: 'res_memcached_agi_sessions_total', help: 'FastAGI sessions handled', registers });
-    new Gauge({ name: 'res_memcached_agi_sessions', help: 'FastAGI sessions running', registers }); // set by sessionStarted/Ended
+    this.#running = new Gauge({ name: 'res_memcached_agi_sessions', help: 'FastAGI sessions running', registers });
     this.#sessionDuration = new Histogram({
       name: 'res_memcached_agi_session_duration_seconds',
       help: 'FastAGI session duration, connect to close',
@@ -120,12 +121,12 @@ export class DaemonMetrics {
   }
 
   sessionStarted(): void {
-    (this.registry.getSingleMetric('res_memcached_agi_sessions') as Gauge).inc();
+    this.#running.inc();
   }
 
   /** A session ended; `command` and `rc` are null when it ended before naming a command. */
   sessionEnded(seconds: number, command: string | null, rc: number | null): void {
-    (this.registry.getSingleMetric('res_memcached_agi_sessions') as Gauge).dec();
+    this.#running.dec();
     this.#sessions.inc();
     this.#sessionDuration.observe(seconds);
     if (command === null || rc === null) return;

@@ -209,6 +209,13 @@ describe('the listener', () => {
       assert.ok(d.daemon.addHttpHandler(async (r) => (r.rawPath === '/echo' ? { status: 200, body: `${r.method} ${r.query.get('a')} ${r.body.toString()}` } : null)));
       assert.equal((await httpGet(port, '/echo?a=1', { method: 'POST', body: 'hi' })).body, 'POST 1 hi');
       assert.equal((await httpGet(port, '/health')).status, 200, 'the built-in handlers still answer');
+      d.daemon.addHttpHandler(async (r) => {
+        if (r.rawPath === '/boom') throw new Error('handler bug');
+        return null;
+      });
+      assert.equal((await httpGet(port, '/boom')).status, 500);
+      assert.ok(d.logs.some((l) => l.msg === 'HTTP handler failed' && l.path === '/boom'));
+      assert.equal((await httpGet(port, '/still-404')).status, 404);
     } finally {
       await d.stop();
     }
@@ -299,7 +306,6 @@ describe('the listener', () => {
         const p = httpPort(small);
         const held = [connect({ host: '127.0.0.1', port: p }), connect({ host: '127.0.0.1', port: p })];
         await Promise.all(held.map((s) => new Promise((resolve) => s.once('connect', resolve))));
-        await until('both accepted', async () => true);
         await sleep(100);
         await assert.rejects(httpGet(p, '/health'), /ECONNRESET|socket hang up/);
         for (const s of held) s.destroy();
