@@ -83,7 +83,7 @@ async function runBackend(kind) {
   try {
     // embedded_snapshot=no: a benchmark must not write (or load) the machine's snapshot in its state directory.
     const settings = settingsFromConfig(parseConfigText(
-      `[general]\nembedded_snapshot=no\n${mc ? `server=${mc.address}\n` : ''}[agi]\nmax_sessions=10000\n`, 'limit-bench.conf'));
+      `[general]\nembedded_snapshot=no\n${mc ? `server=${mc.address}\n` : ''}[agi]\nmax_sessions=10000\n[http]\nenabled=no\n`, 'limit-bench.conf'));
     settings.agi.port = 0;
     const daemon = await Daemon.start(settings, pino({ level: 'error' }));
     try {

@@ -12,7 +12,7 @@ import { execFileSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
 
 const { values: opt } = parseArgs({ options: {
-  matrix: { type: 'string' }, store: { type: 'string' }, cluster: { type: 'string' }, soak: { type: 'string' }, snapshot: { type: 'string' }, limit: { type: 'string' }, out: { type: 'string', default: 'BENCHMARKS.md' },
+  matrix: { type: 'string' }, store: { type: 'string' }, cluster: { type: 'string' }, soak: { type: 'string' }, snapshot: { type: 'string' }, limit: { type: 'string' }, metrics: { type: 'string' }, out: { type: 'string', default: 'BENCHMARKS.md' },
   svg: { type: 'string', default: 'bench/results/ops-by-depth.svg' }, command: { type: 'string', default: 'npm run bench' },
   // When the file is rebuilt from results measured earlier: the time they were measured (UTC).
   date: { type: 'string', default: new Date().toISOString().slice(0, 16).replace('T', ' ') },
@@ -24,6 +24,7 @@ const cluster = jsonl(opt.cluster);
 const soak = jsonl(opt.soak);
 const snapshot = jsonl(opt.snapshot);
 const limit = jsonl(opt.limit);
+const metricsRuns = jsonl(opt.metrics);
 
 const median = (xs) => { const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b); if (s.length === 0) return NaN; const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
 const fmt = (n) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : '—');
@@ -233,6 +234,21 @@ say('## Chart');
 say();
 say(`![ops/s by depth](${path.relative(path.dirname(opt.out), opt.svg)})`);
 say();
+if (metricsRuns.length > 0) {
+  say('## What /metrics costs FastAGI');
+  say();
+  say('`bench/metrics-bench.mjs`: `mcdset` sessions (c=16) against the daemon with `[http] enabled=no` (nothing counted) and with it on and `GET /metrics` scraped every second; phases alternate every round, the overhead is the median of the per-round ratios (target: under 3 %). On a shared box the round-to-round spread of the same phase is wider than that target, so read the per-round rows in bench/results/metrics.jsonl and the scrape cost beside it.');
+  say();
+  say('| backend | off: sessions/s | on: sessions/s | overhead | sessions/s per phase, by round | one scrape |');
+  say('|---|---|---|---|---|---|');
+  for (const r of metricsRuns) {
+    const spread = r.runs.map((x) => `${x.phase} ${fmt(x.sessionsPerSec)}`).join(', ');
+    const scrape = median(r.runs.filter((x) => x.phase === 'on').map((x) => x.scrapeMsMean));
+    say(`| ${r.backend} | ${fmt(r.offSessionsPerSec)} | ${fmt(r.onSessionsPerSec)} | ${r.overheadPct} %${r.ok ? '' : ' **FAILED**'} | ${spread} | ${fmt2(scrape)} ms |`);
+  }
+  say();
+}
+
 fs.writeFileSync(opt.out, lines.join('\n'));
 fs.mkdirSync(path.dirname(opt.svg), { recursive: true });
 fs.writeFileSync(opt.svg, chart());

@@ -147,7 +147,7 @@ async function startDaemon(name, spec) {
   const dir = fs.mkdtempSync(path.join(here, '..', 'scratch', 'daemon-'));
   const conf = path.join(dir, 'memcached.conf');
   // embedded_snapshot=no: a benchmark must not write (or load) the machine's snapshot in its state directory.
-  fs.writeFileSync(conf, `[general]\nembedded_snapshot=no\n${spec.memcached ? `server=${servers[spec.memcached].address}\n` : ''}[agi]\nport=${port}\nmax_sessions=10000\n`);
+  fs.writeFileSync(conf, `[general]\nembedded_snapshot=no\n${spec.memcached ? `server=${servers[spec.memcached].address}\n` : ''}[agi]\nport=${port}\nmax_sessions=10000\n[http]\nenabled=no\n`);
   const args = [path.join(here, '..', 'dist', 'src', 'cli', 'main.js'), 'serve', '--config', conf, '--log-level', 'error'];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'inherit'] });
   for (let i = 0; i < 100; i++) {

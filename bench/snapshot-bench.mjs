@@ -103,7 +103,7 @@ async function runVariant(variant) {
   const file = path.join(dir, 'store.snapshot');
   try {
     const settings = settingsFromConfig(parseConfigText(
-      `[general]\nembedded_max_memory=${opt['max-memory']}\nembedded_snapshot=${file}\nembedded_snapshot_interval=0\n[agi]\nmax_sessions=10000\n`, path.join(dir, 'bench.conf')));
+      `[general]\nembedded_max_memory=${opt['max-memory']}\nembedded_snapshot=${file}\nembedded_snapshot_interval=0\n[agi]\nmax_sessions=10000\n[http]\nenabled=no\n`, path.join(dir, 'bench.conf')));
     settings.agi.port = 0;
     const daemon = await Daemon.start(settings, pino({ level: 'error' }));
     try {

@@ -28,7 +28,7 @@ const { settingsFromConfig } = await import(dist('config/settings.js'));
 const { parseConfigText } = await import(dist('config/asterisk-conf.js'));
 const { pino } = await import('pino');
 // embedded_snapshot=no: a benchmark must not write (or load) the machine's snapshot in its state directory.
-const settings = settingsFromConfig(parseConfigText(`[general]\nembedded_snapshot=no\n${opt.memcached ? `server=${opt.memcached}\n` : ''}[agi]\nmax_sessions=10000\n`, 'soak.conf'));
+const settings = settingsFromConfig(parseConfigText(`[general]\nembedded_snapshot=no\n${opt.memcached ? `server=${opt.memcached}\n` : ''}[agi]\nmax_sessions=10000\n[http]\nenabled=no\n`, 'soak.conf'));
 settings.agi.port = 0;
 const daemon = await Daemon.start(settings, pino({ level: 'error' }));
 // Fill the cache the sessions read, so each mcdget is a hit.

@@ -4,6 +4,7 @@
 
 import { createServer, type Server, type Socket } from 'node:net';
 import { AgiSession, type SessionLimits } from './session.js';
+import { admitPeer, closeCutting, listenTcp } from '../util/listen.js';
 
 export type AgiServerEvent =
   | { type: 'refused'; address: string }
@@ -43,16 +44,7 @@ export class AgiServer {
 
   /** Resolves with the bound address once listening (port 0 picks a free port). */
   listen(): Promise<{ host: string; port: number }> {
-    return new Promise((resolve, reject) => {
-      const onError = (err: Error): void => reject(err);
-      this.#server.once('error', onError);
-      this.#server.listen(this.#options.port, this.#options.host, () => {
-        this.#server.off('error', onError);
-        const a = this.#server.address();
-        if (a === null || typeof a === 'string') return reject(new Error('FastAGI listener has no TCP address'));
-        resolve({ host: a.address, port: a.port });
-      });
-    });
+    return listenTcp(this.#server, this.#options.host, this.#options.port, 'FastAGI');
   }
 
   /** Sessions running now. */
@@ -80,20 +72,14 @@ export class AgiServer {
     const deadline = new Promise<void>((resolve) => (cut = setTimeout(resolve, graceMs)));
     await Promise.race([Promise.all([drained, lingered]), deadline]);
     clearTimeout(cut);
-    const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
     // Past the grace period whatever is left is cut (busy refusals still closing, too).
-    for (const socket of this.#sockets) socket.destroy();
-    await closed;
+    await closeCutting(this.#server, this.#sockets);
   }
 
   #accept(socket: Socket): void {
     const policy = this.#policy;
-    const address = socket.remoteAddress ?? '';
-    if (!policy.isPermitted(address)) {
-      this.#options.onEvent?.({ type: 'refused', address });
-      socket.destroy();
-      return;
-    }
+    const address = admitPeer(socket, policy.isPermitted, (refused) => this.#options.onEvent?.({ type: 'refused', address: refused }));
+    if (address === null) return;
     this.#sockets.add(socket);
     socket.once('close', () => this.#sockets.delete(socket));
     if (this.#draining || this.#sessions.size >= policy.maxSessions) {

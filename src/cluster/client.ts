@@ -96,6 +96,17 @@ export interface ServerEvent {
   failures?: number;
 }
 
+/**
+ * Told of every request the Client routes to a server (for metrics). Set with
+ * Client.observeRequests; without one the request path reads no clock.
+ */
+export interface RequestObserver {
+  /** The request settled with `rc` after `ms`, queued to settled. */
+  completed(serverIndex: number, rc: number, ms: number): void;
+  /** Answered at once with the server's health code (47, 35), never sent. */
+  refused(serverIndex: number): void;
+}
+
 const serverChannel = channel('res-memcached:server');
 
 const MAX_KEYS_PER_GET = 100;
@@ -117,6 +128,7 @@ export class Client {
   readonly #specs: ServerSpec[];
   #router: Router;
   #closed = false;
+  #observer: RequestObserver | null = null;
 
   constructor(options: ClientOptions) {
     const o = { ...CLIENT_DEFAULTS, ...stripUndefined(options) };
@@ -163,6 +175,11 @@ export class Client {
         },
       ),
     }));
+  }
+
+  /** Reports each request's server, code and latency to `observer` (null: stop). */
+  observeRequests(observer: RequestObserver | null): void {
+    this.#observer = observer;
   }
 
   /** The servers in placement order, as given. */
@@ -388,8 +405,18 @@ export class Client {
       if (index < 0) return settleWith({ rc: this.#servers.length === 0 ? Rc.NO_SERVERS : Rc.SERVER_MARKED_DEAD });
       const server = this.#servers[index]!;
       const refusal = server.health.admitNow();
-      if (refusal !== Rc.SUCCESS) return settleWith({ rc: refusal });
-      server.conn.enqueue({ cmd, opaque: 0, deadline: 0, out: { rc: Rc.SUCCESS }, resolve: settleWith });
+      const observer = this.#observer;
+      if (refusal !== Rc.SUCCESS) {
+        observer?.refused(index);
+        return settleWith({ rc: refusal });
+      }
+      if (observer === null) return server.conn.enqueue({ cmd, opaque: 0, deadline: 0, out: { rc: Rc.SUCCESS }, resolve: settleWith });
+      const started = performance.now();
+      const observed = (out: Outcome): void => {
+        observer.completed(index, out.rc, performance.now() - started);
+        settleWith(out);
+      };
+      server.conn.enqueue({ cmd, opaque: 0, deadline: 0, out: { rc: Rc.SUCCESS }, resolve: observed });
     });
   }
 

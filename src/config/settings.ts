@@ -69,6 +69,23 @@ export interface AgiSettings {
   portAt: ConfigLocation | null;
 }
 
+/** [http]: the HTTP listener for /metrics and /health (src/http/server.ts). */
+export interface HttpSettings {
+  enabled: boolean;
+  bindaddr: string;
+  port: number;
+  /** permit= and deny= interleaved in file order, evaluated by isPermitted as for [agi]. */
+  rules: AclRule[];
+  /** Open connections at once; more are cut at accept. */
+  maxConnections: number;
+  /** Whole request (headers and body) deadline (ms); also bounds a client that trickles headers. */
+  requestTimeoutMs: number;
+  /** Idle keep-alive connection lifetime between requests (ms). */
+  keepAliveTimeoutMs: number;
+  bindaddrAt: ConfigLocation | null;
+  portAt: ConfigLocation | null;
+}
+
 export interface ConfigLocation {
   readonly file: string;
   readonly line: number;
@@ -142,6 +159,7 @@ export interface Settings {
   sasl: { username: string; password: string } | null;
   tls: TlsSettings;
   agi: AgiSettings;
+  http: HttpSettings;
   ami: AmiSettings;
   warnings: ConfigWarning[];
   /** The file read; null for the built-in defaults. */
@@ -197,6 +215,14 @@ export const CONFIG_DEFAULTS = {
     max_line_length: 8192,
     answer_timeout: 10_000,
   },
+  http: {
+    enabled: true,
+    bindaddr: '127.0.0.1',
+    port: 4574,
+    max_connections: 256,
+    request_timeout: 10_000,
+    keepalive_timeout: 5000,
+  },
   ami: {
     host: '127.0.0.1',
     port: 5038,
@@ -220,6 +246,7 @@ const GENERAL_KEYS = new Set([
   'sasl_password', 'embedded_max_memory', 'embedded_snapshot', 'embedded_snapshot_interval', 'tls', 'tls_ca', 'tls_cert', 'tls_key', 'tls_verify', 'tls_servername',
 ]);
 const AGI_KEYS = new Set(['bindaddr', 'port', 'permit', 'deny', 'max_sessions', 'env_timeout', 'max_line_length', 'answer_timeout']);
+const HTTP_KEYS = new Set(['enabled', 'bindaddr', 'port', 'permit', 'deny', 'max_connections', 'request_timeout', 'keepalive_timeout']);
 const AMI_KEYS = new Set(['enabled', 'host', 'port', 'username', 'secret', 'auth', 'connect_timeout', 'reconnect_max']);
 const REPEATABLE_KEYS = new Set(['server', 'permit', 'deny']);
 
@@ -243,6 +270,7 @@ export function settingsFromConfig(parsed: ParsedConfig): Settings {
   const general = new SectionReader(parsed, 'general', GENERAL_KEYS, AGI_KEYS, warnings);
   const agi = new SectionReader(parsed, 'agi', AGI_KEYS, GENERAL_KEYS, warnings);
   const ami = new SectionReader(parsed, 'ami', AMI_KEYS, new Set(), warnings);
+  const http = new SectionReader(parsed, 'http', HTTP_KEYS, new Set(), warnings);
 
   const binaryProto = general.bool('binary_proto', CONFIG_DEFAULTS.general.binary_proto);
   const distribution = general.choice('distribution', CONFIG_DEFAULTS.general.distribution, DISTRIBUTIONS);
@@ -279,6 +307,7 @@ export function settingsFromConfig(parsed: ParsedConfig): Settings {
     sasl: readSasl(general, binaryProto),
     tls: readTls(general),
     agi: readAgi(agi),
+    http: readHttp(http),
     ami: readAmi(ami),
     warnings,
     source: parsed.file,
@@ -471,8 +500,8 @@ function editDistance(a: string, b: string): number {
 function warnUnknownSections(parsed: ParsedConfig, warnings: ConfigWarning[]): void {
   for (const section of parsed.sections) {
     const name = section.name.toLowerCase();
-    if (name !== 'general' && name !== 'agi' && name !== 'ami') {
-      warnings.push({ file: section.file, line: section.line, message: `unknown section [${section.name}]; ignored (known: [general], [agi], [ami])` });
+    if (name !== 'general' && name !== 'agi' && name !== 'http' && name !== 'ami') {
+      warnings.push({ file: section.file, line: section.line, message: `unknown section [${section.name}]; ignored (known: [general], [agi], [http], [ami])` });
     }
   }
 }
@@ -648,6 +677,27 @@ function readAgi(agi: SectionReader): AgiSettings {
   if (rules.length === 0 && !isLoopbackBind(settings.bindaddr)) {
     const at = agi.all('bindaddr').at(-1);
     if (at) agi.warn(at, `the FastAGI listener on ${settings.bindaddr} accepts every client: add permit= lines for your Asterisk servers`);
+  }
+  return settings;
+}
+
+/** Same bindaddr= and permit=/deny= rules as [agi] (readBindaddr, readRule). */
+function readHttp(http: SectionReader): HttpSettings {
+  const rules = http.allOf(['permit', 'deny']).map((entry) => readRule(http, entry));
+  const settings: HttpSettings = {
+    enabled: http.bool('enabled', CONFIG_DEFAULTS.http.enabled),
+    bindaddr: readBindaddr(http),
+    port: http.int('port', CONFIG_DEFAULTS.http.port, 1, 65_535),
+    rules,
+    maxConnections: http.int('max_connections', CONFIG_DEFAULTS.http.max_connections, 1, 100_000),
+    requestTimeoutMs: http.int('request_timeout', CONFIG_DEFAULTS.http.request_timeout, 100, 600_000),
+    keepAliveTimeoutMs: http.int('keepalive_timeout', CONFIG_DEFAULTS.http.keepalive_timeout, 100, 600_000),
+    bindaddrAt: locationOf(http.text('bindaddr')),
+    portAt: locationOf(http.text('port')),
+  };
+  if (settings.enabled && rules.length === 0 && !isLoopbackBind(settings.bindaddr)) {
+    const at = http.all('bindaddr').at(-1);
+    if (at) http.warn(at, `the HTTP listener on ${settings.bindaddr} accepts every client: add permit= lines for your monitoring hosts`);
   }
   return settings;
 }

@@ -8,9 +8,11 @@ import type { Logger } from 'pino';
 import { AgiServer, type AgiServerEvent, type AgiServerPolicy } from '../agi/server.js';
 import type { AgiSession } from '../agi/session.js';
 import { Client, type ServerEvent } from '../cluster/client.js';
-import { ConfigError, formatWarning, isPermitted, type Settings } from '../config/settings.js';
+import { ConfigError, formatWarning, isPermitted, type HttpSettings, type Settings } from '../config/settings.js';
+import { DaemonMetrics, healthHandler, type MonitoredState, type ServerState } from '../http/metrics.js';
+import { HTTP_BOUNDS, HttpServer, type HttpHandler, type HttpServerEvent, type HttpServerPolicy } from '../http/server.js';
 import type { CacheBackend } from '../dialplan/backend.js';
-import { busyCommand, runDialplanSession, type DialplanSettings } from '../dialplan/runner.js';
+import { busyCommand, runDialplanSession, type DialplanSettings, type SessionOutcome } from '../dialplan/runner.js';
 import { LeaseEngine } from '../leases/engine.js';
 import { MemoryStore } from '../store/memory-store.js';
 import { amiClientOptionsFromSettings } from './ami-options.js';
@@ -42,6 +44,10 @@ export class Daemon {
   #reloading: Promise<void> = Promise.resolve();
   /** The AMI link that keeps leases true (null without [ami]). */
   #healing: LeaseHealing | null = null;
+  /** The HTTP listener and its metrics ([http] enabled=no: both null, and nothing is counted). */
+  #http: HttpServer | null = null;
+  #httpAddress: { host: string; port: number } | null = null;
+  #metrics: DaemonMetrics | null = null;
   readonly #onServerEvent = (message: unknown): void => this.#logServerEvent(message as ServerEvent);
 
   private constructor(first: Generation, log: Logger) {
@@ -70,7 +76,17 @@ export class Daemon {
     } catch (err) {
       unsubscribe('res-memcached:server', daemon.#onServerEvent);
       await daemon.#current.backend.close();
-      throw listenError(settings, err);
+      throw listenError(settings, 'agi', err);
+    }
+    if (settings.http.enabled) {
+      try {
+        await daemon.#startHttp(settings.http);
+      } catch (err) {
+        await daemon.#server.close(0, 0);
+        unsubscribe('res-memcached:server', daemon.#onServerEvent);
+        await daemon.#current.backend.close();
+        throw listenError(settings, 'http', err);
+      }
     }
     log.info(
       { listen: `${daemon.#address.host}:${daemon.#address.port}`, config: settings.source ?? '(built-in defaults)', ...describeBackend(daemon.#current) },
@@ -83,6 +99,75 @@ export class Daemon {
 
   get address(): { host: string; port: number } {
     return this.#address;
+  }
+
+  /** Where the HTTP listener is bound; null with [http] enabled=no. */
+  get httpAddress(): { host: string; port: number } | null {
+    return this.#httpAddress;
+  }
+
+  /** The Prometheus registry behind GET /metrics; null with [http] enabled=no. */
+  get metrics(): DaemonMetrics | null {
+    return this.#metrics;
+  }
+
+  /**
+   * Mounts a handler on the HTTP listener, asked after /metrics, /health and those added before
+   * it. False (and nothing mounted) with [http] enabled=no.
+   */
+  addHttpHandler(handler: HttpHandler): boolean {
+    if (this.#http === null) return false;
+    this.#http.addHandler(handler);
+    return true;
+  }
+
+  async #startHttp(http: HttpSettings): Promise<void> {
+    const state = this.#monitoredState();
+    const metrics = new DaemonMetrics(state);
+    const server = new HttpServer(
+      {
+        host: http.bindaddr,
+        port: http.port,
+        ...httpPolicyOf(http),
+        requestTimeoutMs: http.requestTimeoutMs,
+        headersTimeoutMs: http.requestTimeoutMs,
+        keepAliveTimeoutMs: http.keepAliveTimeoutMs,
+        maxHeaderBytes: HTTP_BOUNDS.maxHeaderBytes,
+        maxBodyBytes: HTTP_BOUNDS.maxBodyBytes,
+        // Node checks request deadlines on this tick: a tenth of the timeout keeps a cut within 10 % late.
+        checkIntervalMs: Math.max(50, Math.min(1000, Math.floor(http.requestTimeoutMs / 10))),
+        onEvent: (event) => this.#logHttpEvent(event),
+      },
+      [metrics.handler(), healthHandler(state)],
+    );
+    this.#httpAddress = await server.listen();
+    this.#http = server;
+    this.#metrics = metrics;
+    this.#instrument(this.#current);
+    this.#log.info({ listen: `${this.#httpAddress.host}:${this.#httpAddress.port}` }, `HTTP listener on ${this.#httpAddress.host}:${this.#httpAddress.port} (GET /metrics, GET /health)`);
+  }
+
+  /** The daemon as the metrics and /health see it: always the current generation. */
+  #monitoredState(): MonitoredState {
+    return {
+      backend: () => this.#current.kind,
+      servers: () => {
+        if (this.#current.kind !== 'memcached') return [];
+        const limit = this.#current.settings.serverFailureLimit;
+        return (this.#current.backend as Client).health().map((h) => ({ server: h.server, state: serverState(h.state, h.failures, limit) }));
+      },
+      store: () => (this.#current.kind === 'embedded' ? (this.#current.backend as MemoryStore).stats() : null),
+      snapshot: () => this.#current.snapshots?.status ?? null,
+      ami: () => (this.#healing === null ? null : { address: `${this.#current.settings.ami.host}:${this.#current.settings.ami.port}`, up: this.#healing.status.ami === 'up' }),
+      leasesHeld: () => this.#current.leases.held().length,
+    };
+  }
+
+  /** A memcached generation reports its requests to the metrics (label children made once, here). */
+  #instrument(generation: Generation): void {
+    if (this.#metrics === null || generation.kind !== 'memcached') return;
+    const client = generation.backend as Client;
+    client.observeRequests(this.#metrics.requestObserver(client.servers.map((a) => a.text)));
   }
 
   get settings(): Settings {
@@ -141,6 +226,7 @@ export class Daemon {
    */
   reload(settings: Settings): Promise<void> {
     this.#server.setPolicy(policyOf(settings));
+    this.#http?.setPolicy(httpPolicyOf(settings.http));
     const applied = this.#reloading.then(() => this.#apply(settings));
     // A failed reload does not stop later ones; its caller hears of it.
     this.#reloading = applied.catch(() => undefined);
@@ -156,11 +242,19 @@ export class Daemon {
         `bindaddr/port changed to ${settings.agi.bindaddr}:${settings.agi.port}: that takes a restart; still listening on ${this.#address.host}:${this.#address.port}`,
       );
     }
+    const h = settings.http;
+    const was = old.settings.http;
+    if (h.enabled !== was.enabled || h.bindaddr !== was.bindaddr || h.port !== was.port || h.requestTimeoutMs !== was.requestTimeoutMs || h.keepAliveTimeoutMs !== was.keepAliveTimeoutMs) {
+      this.#log.warn({ http: this.#httpAddress }, '[http] enabled=, bindaddr=, port= and timeouts take a restart; permit=/deny= and max_connections apply now');
+    }
     if (settings.servers.length > 0) this.#current = memcachedGeneration(settings);
     else if (old.kind === 'embedded') this.#current = this.#keepEmbedded(old, settings);
     // Back from memcached: the embedded store's snapshot (written when it was retired) has its data.
     else this.#current = await embeddedGeneration(settings, this.#log);
-    if (this.#current.backend !== old.backend) this.#retire(old);
+    if (this.#current.backend !== old.backend) {
+      this.#instrument(this.#current);
+      this.#retire(old);
+    }
     this.#current.snapshots?.start();
     if (!sameAmi(old.settings, settings)) {
       await this.#healing?.close();
@@ -212,6 +306,7 @@ export class Daemon {
   async stop(graceMs: number, lingerMs = 500): Promise<void> {
     this.#log.info({ sessions: this.#server.sessions }, 'stopping: no new sessions; letting running ones finish');
     await this.#server.close(graceMs, lingerMs);
+    await this.#http?.close();
     unsubscribe('res-memcached:server', this.#onServerEvent);
     await this.#reloading;
     // Leases keep their TTL through a restart: the next daemon finds them in its node index.
@@ -224,10 +319,15 @@ export class Daemon {
 
   async #handle(session: AgiSession): Promise<void> {
     const generation = this.#current;
+    const metrics = this.#metrics;
     generation.sessions++;
+    metrics?.sessionStarted();
+    const started = metrics === null ? 0 : performance.now();
+    let outcome: SessionOutcome | null = null;
     try {
-      await runDialplanSession(session, generation.backend, generation.dialplan, this.#log, generation.leases);
+      outcome = await runDialplanSession(session, generation.backend, generation.dialplan, this.#log, generation.leases);
     } finally {
+      metrics?.sessionEnded((performance.now() - started) / 1000, outcome?.command ?? null, outcome?.rc ?? null);
       this.#served++;
       generation.sessions--;
       if (generation.retired && generation.sessions === 0) void this.#closeBackend(generation);
@@ -259,6 +359,20 @@ export class Daemon {
         return;
       case 'session-error':
         this.#log.error({ address: event.address, err: event.error }, 'AGI session failed');
+        return;
+    }
+  }
+
+  #logHttpEvent(event: HttpServerEvent): void {
+    switch (event.type) {
+      case 'refused':
+        this.#log.warn({ address: event.address }, 'HTTP connection refused by [http] permit/deny');
+        return;
+      case 'busy':
+        this.#log.warn({ address: event.address, connections: event.connections }, '[http] max_connections reached: connection closed');
+        return;
+      case 'handler-error':
+        this.#log.error({ address: event.address, path: event.path, err: event.error }, 'HTTP handler failed');
         return;
     }
   }
@@ -309,6 +423,20 @@ function policyOf(settings: Settings): AgiServerPolicy {
   };
 }
 
+function httpPolicyOf(http: HttpSettings): HttpServerPolicy {
+  return { isPermitted: (address) => isPermitted(address, http), maxConnections: http.maxConnections };
+}
+
+/**
+ * libmemcached's words for ServerHealth (src/cluster/health.ts): failing while failures are
+ * below server_failure_limit, dead at it (answered 35 at once), ejected when removed from placement.
+ */
+function serverState(state: 'up' | 'disabled' | 'ejected', failures: number, limit: number): ServerState {
+  if (state === 'ejected') return 'ejected';
+  if (failures === 0) return 'up';
+  return failures >= limit ? 'dead' : 'failing';
+}
+
 function describeBackend(g: Generation): object {
   const s = g.settings;
   if (g.kind === 'embedded') return { backend: 'embedded', maxMemoryBytes: s.embeddedMaxBytes, keyPrefix: s.keyPrefix, snapshot: g.snapshots?.status.path ?? null };
@@ -340,16 +468,17 @@ function backendLine(g: Generation): string {
 }
 
 /**
- * A listen failure named at the [agi] line behind it: port= for a port in use or refused
+ * A listen failure named at the [agi] (or [http]) line behind it: port= for a port in use or refused
  * (EADDRINUSE, EACCES), else bindaddr= (an address this host does not have), else whichever is
  * set. With neither set, the config file (or the built-in defaults) is named instead.
  */
-function listenError(settings: Settings, err: unknown): Error {
-  const { bindaddr, port, bindaddrAt, portAt } = settings.agi;
+function listenError(settings: Settings, section: 'agi' | 'http', err: unknown): Error {
+  const { bindaddr, port, bindaddrAt, portAt } = settings[section];
   const code = (err as NodeJS.ErrnoException).code;
   const at = code === 'EADDRINUSE' || code === 'EACCES' ? (portAt ?? bindaddrAt) : (bindaddrAt ?? portAt);
   const where = bindaddr.includes(':') ? `[${bindaddr}]:${port}` : `${bindaddr}:${port}`;
-  const reason = `cannot listen for FastAGI on ${where} ([agi] bindaddr=, port=): ${(err as Error).message}`;
+  const what = section === 'agi' ? 'FastAGI' : 'HTTP';
+  const reason = `cannot listen for ${what} on ${where} ([${section}] bindaddr=, port=): ${(err as Error).message}`;
   if (at !== null) return new ConfigError(at.file, at.line, reason, { cause: err });
   if (settings.source !== null) return new ConfigError(settings.source, 0, reason, { cause: err });
   return new Error(`${reason}; set them in memcached.conf`, { cause: err });

@@ -55,14 +55,21 @@ export function busyCommand(format: DialplanSettings['resultFormat']): Buffer {
   return encodeCommand('SET', 'VARIABLE', 'MCDRESULT', resultText(Rc.SERVER_TEMPORARILY_DISABLED, format));
 }
 
-export async function runDialplanSession(session: AgiSession, backend: CacheBackend, settings: DialplanSettings, log: DialplanLog, leases: LeaseEngine | null = null): Promise<void> {
+/** What a session ran, for metrics: the command's registry name (or the script asked for) and its MCDRESULT code. */
+export interface SessionOutcome {
+  command: string;
+  rc: number;
+}
+
+/** Resolves with the command run and its code; null when the session ended before its environment. */
+export async function runDialplanSession(session: AgiSession, backend: CacheBackend, settings: DialplanSettings, log: DialplanLog, leases: LeaseEngine | null = null): Promise<SessionOutcome | null> {
   const started = performance.now();
   let env: AgiEnvironment;
   try {
     env = await session.environment();
   } catch (err) {
     log.debug({ address: session.remoteAddress, reason: (err as Error).message }, 'AGI session ended before its environment');
-    return;
+    return null;
   }
   const run = new CommandRun(session, env, settings, leases);
   let fields: Outcome;
@@ -77,6 +84,7 @@ export async function runDialplanSession(session: AgiSession, backend: CacheBack
   if (fields.warning !== undefined) log.warn({ ...entry, warning: fields.warning }, `${run.commandName}: ${fields.warning}`);
   if (ORDINARY.has(fields.rc) && fields.lost !== true) log.debug(entry, 'command done');
   else log.warn(entry, `${run.commandName}: ${fields.reason ?? rcText(fields.rc)}`);
+  return { command: run.known ? run.commandName : '(unknown)', rc: fields.rc };
 }
 
 interface Outcome {
@@ -99,6 +107,8 @@ class CommandRun {
   /** What the outputs are set to when the command fails (by position; default ""). */
   #failed: readonly Buffer[] = [];
   commandName: string;
+  /** The script named a registry command (else commandName is whatever was asked: not a metric label). */
+  known = false;
 
   constructor(session: AgiSession, env: AgiEnvironment, settings: DialplanSettings, leases: LeaseEngine | null) {
     this.#session = session;
@@ -115,6 +125,7 @@ class CommandRun {
       return this.#finish([], Rc.NOT_SUPPORTED, `no command ${JSON.stringify(name)} (script ${JSON.stringify(this.#env.script)})`);
     }
     this.commandName = command.name;
+    this.known = true;
     const invocation = command.invoke(this.#env.args, this.#settings);
     this.#failed = invocation.failed ?? [];
     if (this.#env.broken) {

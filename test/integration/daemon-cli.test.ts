@@ -34,7 +34,7 @@ describe('the daemon from the command line', () => {
   test('no verb serves: on the embedded store with no server=, says so, answers the dialplan, stops on SIGTERM', async () => {
     const port = await freePort();
     const config = join(dir, 'embedded.conf');
-    writeFileSync(config, `[general]\nkeyprefix=cli:\n[agi]\nport=${port}\n`);
+    writeFileSync(config, `[general]\nkeyprefix=cli:\n[agi]\nport=${port}\n[http]\nenabled=no\n`);
     const d = startCli(dir, ['--config', config]);
     try {
       const start = await d.waitFor((l) => String(l.msg).includes('listening'));
@@ -56,21 +56,21 @@ describe('the daemon from the command line', () => {
   test('SIGHUP reloads without losing the embedded store; an invalid file is refused and the running config kept', async () => {
     const port = await freePort();
     const config = join(dir, 'reload.conf');
-    writeFileSync(config, `[general]\n[agi]\nport=${port}\n`);
+    writeFileSync(config, `[general]\n[agi]\nport=${port}\n[http]\nenabled=no\n`);
     const d = startCli(dir, ['serve', '--config', config]);
     try {
       await d.waitFor((l) => String(l.msg).includes('listening'));
       const ch = new FakeChannel();
       await ch.agi(`agi://127.0.0.1:${port}/mcdset`, ['kept', 'yes']);
 
-      writeFileSync(config, `[general]\nresult_format=name\n[agi]\nport=${port}\n`);
+      writeFileSync(config, `[general]\nresult_format=name\n[agi]\nport=${port}\n[http]\nenabled=no\n`);
       d.child.kill('SIGHUP');
       await d.waitFor((l) => String(l.msg).includes('configuration reloaded'));
       await ch.agi(`agi://127.0.0.1:${port}/MCD`, ['kept']);
       assert.equal(ch.getVar('MCDRESULT'), 'MEMCACHED_SUCCESS', 'the new result_format applies');
       assert.equal(ch.getVar('MCD'), 'yes', 'the embedded store kept its data across the reload');
 
-      writeFileSync(config, `[general]\nttl=forever\n[agi]\nport=${port}\n`);
+      writeFileSync(config, `[general]\nttl=forever\n[agi]\nport=${port}\n[http]\nenabled=no\n`);
       d.child.kill('SIGHUP');
       const refused = await d.waitFor((l) => String(l.msg).includes('reload refused'));
       assert.match(String(refused.msg), /reload\.conf:2/);
@@ -87,7 +87,7 @@ describe('the daemon from the command line', () => {
   test('SIGTERM with a session in flight: the session finishes, new calls get 47, exit 0', async () => {
     const port = await freePort();
     const config = join(dir, 'term.conf');
-    writeFileSync(config, `[general]\n[agi]\nport=${port}\nmax_sessions=1\n`);
+    writeFileSync(config, `[general]\n[agi]\nport=${port}\nmax_sessions=1\n[http]\nenabled=no\n`);
     const d = startCli(dir, ['--config', config]);
     await d.waitFor((l) => String(l.msg).includes('listening'));
     // A session that has connected but not yet sent its environment: in flight when SIGTERM lands.
@@ -123,7 +123,7 @@ describe('the daemon from the command line', () => {
   test('a malformed config: exit 1 naming file and line, and nothing listens (never half-configured)', async () => {
     const port = await freePort();
     const config = join(dir, 'broken.conf');
-    writeFileSync(config, `[general]\nserver=127.0.0.1:11211\ntimeout=soon\n[agi]\nport=${port}\n`);
+    writeFileSync(config, `[general]\nserver=127.0.0.1:11211\ntimeout=soon\n[agi]\nport=${port}\n[http]\nenabled=no\n`);
     const d = startCli(dir, ['--config', config]);
     assert.equal(await d.exited, 1);
     const fatal = d.lines.find((l) => l.level === 60);
@@ -138,7 +138,7 @@ describe('the daemon from the command line', () => {
   test('a port in use: exit 1 with a fatal log line', async () => {
     const port = await freePort();
     const config = join(dir, 'busy.conf');
-    writeFileSync(config, `[agi]\nport=${port}\nmax_sesions=5\n`);
+    writeFileSync(config, `[agi]\nport=${port}\nmax_sesions=5\n[http]\nenabled=no\n`);
     const first = startCli(dir, ['--config', config]);
     await first.waitFor((l) => String(l.msg).includes('listening'));
     try {
@@ -161,8 +161,8 @@ describe('the daemon from the command line', () => {
     const port = await freePort();
     const cases: Array<[string, string, Record<string, unknown>]> = [
       // An address this host does not have (TEST-NET-1): named at the bindaddr= line.
-      ['absent-addr.conf', `[agi]\nport=${port}\nbindaddr=192.0.2.1\n`, { line: 3, code: 'EADDRNOTAVAIL' }],
-      ['bad-prefix.conf', `[general]\nkeyprefix=café:\n[agi]\nport=${port}\n`, { line: 2 }],
+      ['absent-addr.conf', `[agi]\nport=${port}\nbindaddr=192.0.2.1\n[http]\nenabled=no\n`, { line: 3, code: 'EADDRNOTAVAIL' }],
+      ['bad-prefix.conf', `[general]\nkeyprefix=café:\n[agi]\nport=${port}\n[http]\nenabled=no\n`, { line: 2 }],
       ['bad-bindaddr.conf', `[agi]\nbindaddr=not-an-ip\nport=${port}\n`, { line: 2 }],
     ];
     for (const [name, text, expected] of cases) {

@@ -40,7 +40,7 @@ interface Pbx {
 async function startPbx(nodeId: string, leaseTtl: number): Promise<Pbx> {
   const port = await freePort();
   const config = join(dir, `${nodeId}.conf`);
-  writeFileSync(config, `[general]\n${mcs.map((m) => `server=${m.address}`).join('\n')}\nnode_id=${nodeId}\nlease_ttl=${leaseTtl}\ntimeout=2000\n[agi]\nport=${port}\nmax_sessions=5000\n`);
+  writeFileSync(config, `[general]\n${mcs.map((m) => `server=${m.address}`).join('\n')}\nnode_id=${nodeId}\nlease_ttl=${leaseTtl}\ntimeout=2000\n[agi]\nport=${port}\nmax_sessions=5000\n[http]\nenabled=no\n`);
   const proc = startCli(dir, ['--config', config]);
   await proc.waitFor((l) => typeof l['msg'] === 'string' && (l['msg'] as string).includes('listening'), 10_000);
   return { proc, port, url: (script) => `agi://127.0.0.1:${port}/${script}` };

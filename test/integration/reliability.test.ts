@@ -174,7 +174,7 @@ const CLI = join(repoRoot(), 'dist', 'src', 'cli', 'main.js');
 async function spawnDaemon(configText: string): Promise<{ child: ChildProcess; port: number; exited: Promise<number | null>; output: () => string }> {
   const port = await freePort();
   const config = join(dir, `daemon-${port}.conf`);
-  writeFileSync(config, `${configText}[agi]\nport=${port}\nmax_sessions=5000\n`);
+  writeFileSync(config, `${configText}[agi]\nport=${port}\nmax_sessions=5000\n[http]\nenabled=no\n`);
   // Each daemon its own state directory: no test loads another's snapshot.
   const child = spawn(process.execPath, [CLI, '--config', config], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, STATE_DIRECTORY: mkdtempSync(join(dir, 'state-')) } });
   let out = '';

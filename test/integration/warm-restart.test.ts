@@ -35,7 +35,7 @@ interface Instance {
 async function serve(name: string, general: string): Promise<Instance> {
   const port = await freePort();
   const path = join(dir, `${name}.conf`);
-  writeFileSync(path, `[general]\n${general}[agi]\nport=${port}\nmax_sessions=5000\n`);
+  writeFileSync(path, `[general]\n${general}[agi]\nport=${port}\nmax_sessions=5000\n[http]\nenabled=no\n`);
   const d = startCli(dir, ['--config', path]);
   await d.waitFor(msgIncludes('listening'), 20_000);
   return {
@@ -212,7 +212,7 @@ describe('warm restart of the embedded store', () => {
   test('SIGHUP: a bigger cap keeps everything, a smaller one evicts least recently used (logged with a count), a new keyprefix wipes nothing', async () => {
     const port = await freePort();
     const path = join(dir, 'hup.conf');
-    const write = (general: string): void => writeFileSync(path, `[general]\nembedded_snapshot=no\n${general}[agi]\nport=${port}\n`);
+    const write = (general: string): void => writeFileSync(path, `[general]\nembedded_snapshot=no\n${general}[agi]\nport=${port}\n[http]\nenabled=no\n`);
     write('embedded_max_memory=4\nkeyprefix=a:\n');
     const d = startCli(dir, ['--config', path]);
     const a: Instance = {

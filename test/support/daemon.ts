@@ -24,6 +24,7 @@ export interface TestDaemon {
 export function settingsFromText(configText: string): Settings {
   const settings = settingsFromConfig(parseConfigText(configText, '/test/memcached.conf'));
   settings.agi.port = 0; // a free port, picked when listening
+  settings.http.port = 0;
   // A test never reads or writes the machine's state directory: snapshots only where a test
   // names the file (embedded_snapshot=/its/temp/dir/...).
   if (settings.embeddedSnapshot?.configured !== true) settings.embeddedSnapshot = null;

@@ -388,6 +388,7 @@ describe('settings', () => {
       sasl: null,
       tls: { enabled: false, verify: true },
       agi: { bindaddr: '127.0.0.1', port: 4573, permit: [], deny: [], rules: [], maxSessions: 1000, envTimeoutMs: 5000, maxLineLength: 8192, answerTimeoutMs: 10_000, bindaddrAt: null, portAt: null },
+      http: { enabled: true, bindaddr: '127.0.0.1', port: 4574, rules: [], maxConnections: 256, requestTimeoutMs: 10_000, keepAliveTimeoutMs: 5000, bindaddrAt: null, portAt: null },
       ami: { enabled: false, host: '127.0.0.1', port: 5038, username: '', secret: '', auth: 'plain', connectTimeoutMs: 5000, reconnectMaxMs: 30_000 },
       warnings: [],
       source: null,
@@ -752,12 +753,12 @@ describe('settings', () => {
       assert.deepEqual(
         s.warnings.map((w) => [w.line, w.message]),
         [
-          [4, 'unknown section [extensions]; ignored (known: [general], [agi], [ami])'],
+          [4, 'unknown section [extensions]; ignored (known: [general], [agi], [http], [ami])'],
           [3, 'unknown key colour= in [general]; ignored'],
           [7, 'unknown key foo= in [agi]; ignored'],
         ],
       );
-      assert.equal(formatWarning(s.warnings[0]!), `${MAIN}:4: unknown section [extensions]; ignored (known: [general], [agi], [ami])`);
+      assert.equal(formatWarning(s.warnings[0]!), `${MAIN}:4: unknown section [extensions]; ignored (known: [general], [agi], [http], [ami])`);
     });
 
     it('a key in the wrong section says where it belongs', () => {
@@ -918,6 +919,26 @@ describe('memcached.conf.sample (shipped)', () => {
     const sample = loadSettings(join(repoRoot(), 'memcached.conf.sample'));
     assert.deepEqual(sample.warnings, []);
     // Where bindaddr= and port= were read is not a value: the defaults have none.
-    assert.deepEqual({ ...sample, source: null, agi: { ...sample.agi, bindaddrAt: null, portAt: null } }, defaultSettings());
+    assert.deepEqual(
+      { ...sample, source: null, agi: { ...sample.agi, bindaddrAt: null, portAt: null }, http: { ...sample.http, bindaddrAt: null, portAt: null } },
+      defaultSettings(),
+    );
+  });
+});
+
+describe('[http]', () => {
+  it('defaults: on, 127.0.0.1:4574, no rules', () => {
+    const d = settingsOf('').http;
+    assert.deepEqual([d.enabled, d.bindaddr, d.port, d.rules.length, d.maxConnections], [true, '127.0.0.1', 4574, 0, 256]);
+  });
+  it('reads its own keys and permit=/deny= as [agi] does', () => {
+    const h = settingsOf('[http]\nenabled=no\nbindaddr=::1\nport=9100\ndeny=0.0.0.0/0\npermit=127.0.0.1\nmax_connections=5\nrequest_timeout=2000\nkeepalive_timeout=300\n').http;
+    assert.deepEqual([h.enabled, h.bindaddr, h.port, h.maxConnections, h.requestTimeoutMs, h.keepAliveTimeoutMs], [false, '::1', 9100, 5, 2000, 300]);
+    assert.ok(isPermitted('127.0.0.1', h));
+    assert.ok(!isPermitted('10.1.2.3', h));
+    assert.equal(h.portAt?.line, 4);
+  });
+  it('a bad port names its line', () => {
+    throwsAt(() => settingsOf('[http]\nport=70000\n'), MAIN, 2, /port=70000/);
   });
 });
