@@ -9,6 +9,7 @@ import { AgiServer, type AgiServerEvent, type AgiServerPolicy } from '../agi/ser
 import type { AgiSession } from '../agi/session.js';
 import { Client, type ServerEvent } from '../cluster/client.js';
 import { ConfigError, formatWarning, isPermitted, type HttpSettings, type Settings } from '../config/settings.js';
+import { doorHandler } from '../http/door.js';
 import { DaemonMetrics, healthHandler, type MonitoredState, type ServerState } from '../http/metrics.js';
 import { HTTP_BOUNDS, HttpServer, type HttpHandler, type HttpServerEvent, type HttpServerPolicy } from '../http/server.js';
 import type { CacheBackend } from '../dialplan/backend.js';
@@ -138,13 +139,18 @@ export class Daemon {
         checkIntervalMs: Math.max(50, Math.min(1000, Math.floor(http.requestTimeoutMs / 10))),
         onEvent: (event) => this.#logHttpEvent(event),
       },
-      [metrics.handler(), healthHandler(state)],
+      [
+        metrics.handler(),
+        healthHandler(state),
+        // The inline door for CURL(): the dialplan commands over HTTP, on the current generation.
+        doorHandler({ current: () => ({ backend: this.#current.backend, leases: this.#current.leases, settings: this.#current.dialplan }), log: this.#log }),
+      ],
     );
     this.#httpAddress = await server.listen();
     this.#http = server;
     this.#metrics = metrics;
     this.#instrument(this.#current);
-    this.#log.info({ listen: `${this.#httpAddress.host}:${this.#httpAddress.port}` }, `HTTP listener on ${this.#httpAddress.host}:${this.#httpAddress.port} (GET /metrics, GET /health)`);
+    this.#log.info({ listen: `${this.#httpAddress.host}:${this.#httpAddress.port}` }, `HTTP listener on ${this.#httpAddress.host}:${this.#httpAddress.port} (GET /metrics, GET /health, the dialplan commands for CURL())`);
   }
 
   /** The daemon as the metrics and /health see it: always the current generation. */

@@ -5,29 +5,12 @@
 // node checks both every connectionsCheckingInterval), the body by maxBodyBytes (413, read no
 // further). Routing is one seam: an ordered list of handlers, each answering or passing (null).
 
-import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { admitPeer, closeCutting, listenTcp } from '../util/listen.js';
+import type { HttpHandler, HttpRequest, HttpResponse } from './types.js';
 
-export interface HttpRequest {
-  method: string;
-  /** The request target's path, not percent-decoded (a handler decides how to decode it). */
-  rawPath: string;
-  query: URLSearchParams;
-  headers: IncomingHttpHeaders;
-  /** At most HttpServerOptions.maxBodyBytes (longer bodies are refused with 413 before any handler). */
-  body: Buffer;
-  remoteAddress: string;
-}
-
-export interface HttpResponse {
-  status: number;
-  headers?: Record<string, string>;
-  body: Buffer | string;
-}
-
-/** Answers a request, or passes it to the next handler (null). Should not throw (a throw is a 500). */
-export type HttpHandler = (request: HttpRequest) => Promise<HttpResponse | null>;
+export type { HttpHandler, HttpRequest, HttpResponse } from './types.js';
 
 export type HttpServerEvent =
   | { type: 'refused'; address: string }

@@ -348,3 +348,32 @@ describe('the listener', () => {
     }
   });
 });
+
+describe('the inline door on the listener', () => {
+  test('a dialplan command over real HTTP as CURL() sends it: GET with path arguments, POST with the value, keep-alive; /metrics and /health still answer', async () => {
+    const d = await startDaemon('[general]\n');
+    const agent = new Agent({ keepAlive: true, maxSockets: 4 });
+    try {
+      const port = httpPort(d);
+      const set = await httpGet(port, '/mcdset/door%20key', { method: 'POST', body: 'some value, with a comma + plus', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, agent });
+      // A space in a key is refused as over FastAGI (33), and nothing is written.
+      assert.equal(set.status, 200);
+      assert.equal(set.headers['x-mcd-result'], '33');
+      const ok = await httpGet(port, '/mcdset/door-key', { method: 'POST', body: 'some value, with a comma + plus', agent });
+      assert.equal(ok.headers['x-mcd-result'], '0');
+      const got = await httpGet(port, '/MCD/door-key', { agent });
+      assert.deepEqual([got.status, got.headers['x-mcd-result'], got.body], [200, '0', 'some value, with a comma + plus']);
+      const counts = await Promise.all(Array.from({ length: 20 }, () => httpGet(port, '/MCDCOUNTER/door-calls/1', { agent }).then((r) => r.body)));
+      assert.equal(counts.filter((c) => c === '').length, 20, 'a missing counter: 16 and an empty body');
+      await httpGet(port, '/mcdcounterset/door-calls/0', { agent });
+      const bumped = await Promise.all(Array.from({ length: 20 }, () => httpGet(port, '/MCDCOUNTER/door-calls/1', { agent }).then((r) => Number(r.body))));
+      assert.deepEqual(bumped.sort((a, b) => a - b), Array.from({ length: 20 }, (_, i) => i + 1));
+      assert.equal((await httpGet(port, '/health', { agent })).status, 200);
+      assert.match((await httpGet(port, '/metrics', { agent })).body, /res_memcached_store_items /);
+      assert.equal((await httpGet(port, '/nothing-here', { agent })).status, 404);
+    } finally {
+      agent.destroy();
+      await d.stop();
+    }
+  });
+});
