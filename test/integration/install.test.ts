@@ -330,7 +330,10 @@ describe("README's Install section, followed word for word in a temporary root",
     const confPath = join(root, 'etc/asterisk/memcached.conf');
     const conf = readFileSync(confPath, 'utf8');
     assert.match(conf, /^port=4573$/m);
-    writeFileSync(confPath, conf.replace(/^port=4573$/m, `port=${port}`));
+    assert.match(conf, /^port=4574$/m);
+    // The HTTP listener too: 4574 may be taken on a machine that runs the tests.
+    const httpPort = await freePort();
+    writeFileSync(confPath, conf.replace(/^port=4573$/m, `port=${port}`).replace(/^port=4574$/m, `port=${httpPort}`));
     const [command, ...args] = execStart.split(' ').map((part) => (part.startsWith('/') ? join(root, part) : part));
     const daemon = spawn(command!, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, STATE_DIRECTORY: join(root, 'var/lib/res-memcached') } });
     const exited = new Promise<void>((resolve) => daemon.once('exit', () => resolve()));
