@@ -12,6 +12,7 @@
 //                     TCP_NODELAY); default `block` sends the env in one write (cheaper for us,
 //                     so more of the box is left for the server).
 // --args A,B,...      the script's arguments (agi_arg_1..N; `{n}` becomes the session number);
+//                     `{n%M}` the session number modulo M (e.g. `key{n%1000}`: preloaded keys);
 //                     default: `callerVar,key{n % 1000}` (what mcdget reads).
 // --then SCRIPT[,ARG,...]  a second session on the same channel (same agi_uniqueid) after each
 //                     first one, as a call's hangup handler runs after its dialplan (e.g.
@@ -64,7 +65,7 @@ const second = opt.then === '' ? null : (() => {
 
 function argLines(step, n) {
   const args = step.args ?? ['callerVar', `key${n % 1000}`];
-  return args.map((a, i) => `agi_arg_${i + 1}: ${a.replaceAll('{n}', String(n))}`);
+  return args.map((a, i) => `agi_arg_${i + 1}: ${a.replace(/\{n%(\d+)\}/g, (_, m) => String(n % Number(m))).replaceAll('{n}', String(n))}`);
 }
 
 function envLines(n, step) {

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Turns one `run-matrix --suite project` JSONL (+ store, cluster, soak, snapshot and limit bench JSON lines) into BENCHMARKS.md and
+// Turns one `run-matrix --suite project` JSONL (+ store, cluster, soak, snapshot, limit, metrics and door bench JSON lines) into BENCHMARKS.md and
 // bench/results/ops-by-depth.svg: medians of interleaved rounds, each member's median per-round
 // ratio to the group's baseline (member 0: the raw pipeline, or the bare FastAGI responder), and
 // the machine the figures come from.
@@ -12,7 +12,7 @@ import { execFileSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
 
 const { values: opt } = parseArgs({ options: {
-  matrix: { type: 'string' }, store: { type: 'string' }, cluster: { type: 'string' }, soak: { type: 'string' }, snapshot: { type: 'string' }, limit: { type: 'string' }, metrics: { type: 'string' }, out: { type: 'string', default: 'BENCHMARKS.md' },
+  matrix: { type: 'string' }, store: { type: 'string' }, cluster: { type: 'string' }, soak: { type: 'string' }, snapshot: { type: 'string' }, limit: { type: 'string' }, metrics: { type: 'string' }, door: { type: 'string' }, out: { type: 'string', default: 'BENCHMARKS.md' },
   svg: { type: 'string', default: 'bench/results/ops-by-depth.svg' }, command: { type: 'string', default: 'npm run bench' },
   // When the file is rebuilt from results measured earlier: the time they were measured (UTC).
   date: { type: 'string', default: new Date().toISOString().slice(0, 16).replace('T', ' ') },
@@ -25,6 +25,7 @@ const soak = jsonl(opt.soak);
 const snapshot = jsonl(opt.snapshot);
 const limit = jsonl(opt.limit);
 const metricsRuns = jsonl(opt.metrics);
+const doorRuns = jsonl(opt.door);
 
 const median = (xs) => { const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b); if (s.length === 0) return NaN; const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
 const fmt = (n) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : '—');
@@ -246,6 +247,42 @@ if (metricsRuns.length > 0) {
     const scrape = median(r.runs.filter((x) => x.phase === 'on').map((x) => x.scrapeMsMean));
     say(`| ${r.backend} | ${fmt(r.offSessionsPerSec)} | ${fmt(r.onSessionsPerSec)} | ${r.overheadPct} %${r.ok ? '' : ' **FAILED**'} | ${spread} | ${fmt2(scrape)} ms |`);
   }
+  say();
+}
+
+if (doorRuns.length > 0) {
+  const d0 = doorRuns[0];
+  const cs = d0.concurrencies;
+  say('## The HTTP door');
+  say();
+  say(`\`bench/door-bench.mjs\`: \`GET /MCD/key<N>\` through the inline door (src/http/door.ts), as Asterisk's \`CURL()\` would send it, against an \`MCD\` FastAGI session for the same key, through the same daemon in process, on its embedded store (embedded_snapshot=no) and on a private memcached (\`-t 1\`). ${fmt(d0.keys)} keys of ${d0.valueSize} bytes, preloaded; every reply checked (X-MCD-Result 0 and the ${d0.valueSize}-byte body; MCDRESULT=0). The door's load is \`bench/http-load.mjs\` (node:http Agent, keepAlive, maxSockets = c: c connections, each a closed loop, reopened only when the listener closes one after its 10,000 requests, src/http/server.ts); the FastAGI load is \`bench/agi-load.mjs --script MCD\` (env written line by line, a new connection per session, as the FastAGI table above). Interleaved phases of ${d0.phaseSeconds} s, ${d0.rounds} rounds, door and FastAGI in rotated order at each concurrency; cells are medians over the rounds, ratios the median of per-round ratios. Daemon CPU is \`process.cpuUsage()\` of the daemon's process over the load's measured window, per request (door) or per session (FastAGI); memcached's, from /proc, is in parentheses.`);
+  say();
+  say(`Cell: requests or sessions/s · p50 / p99 µs · daemon CPU µs each${doorRuns.some((r) => r.backend === 'memcached') ? ' (+ memcached CPU)' : ''}.`);
+  say();
+  say(`| backend | transport | ${cs.map((c) => `c=${c}`).join(' | ')} |`);
+  say(`|---|---|${cs.map(() => '---').join('|')}|`);
+  for (const r of doorRuns) {
+    const cellText = (x) => `${fmt(x.perSec)}/s · ${fmt(x.p50Us)} / ${fmt(x.p99Us)} · ${fmt(x.daemonCpuUs)} µs${Number.isFinite(x.memcachedCpuUs) ? ` (+${fmt(x.memcachedCpuUs)})` : ''}`;
+    say(`| ${r.backend} | door \`GET /MCD/key\` | ${cs.map((c) => cellText(r.summary[c].door)).join(' | ')} |`);
+    say(`| ${r.backend} | FastAGI \`MCD\` session | ${cs.map((c) => cellText(r.summary[c].agi)).join(' | ')} |`);
+    say(`| ${r.backend} | **door ÷ FastAGI**: rate · p99 · daemon CPU | ${cs.map((c) => { const x = r.summary[c]; return `**${fmt2(x.ratioPerSec)}×** · ${fmt2(x.ratioP99)}× · ${fmt2(x.ratioDaemonCpu)}×`; }).join(' | ')}${r.ok ? '' : ' **FAILED**'} |`);
+  }
+  // The FastAGI table above comes from the matrix run (mcdget, another day): its bare responder
+  // and daemon rows at the same concurrencies, for scale beside this run's door.
+  const matrixRow = (member) => cs.map((c) => cell(`agi c=${c}`, member));
+  if (groups.has(`agi c=${cs[0]}`)) {
+    for (const member of [0, 1, 2]) {
+      const cells = matrixRow(member);
+      say(`| (FastAGI table above) | ${cells[0].name} \`mcdget\` | ${cells.map((x) => `${fmt(x.ops)}/s · — / ${fmt(x.p99)} · ${fmt(x.cpu)} µs`).join(' | ')} |`);
+    }
+  }
+  say();
+  const loads = doorRuns.flatMap((r) => r.phases.map((p) => p.loadBefore?.[0])).filter(Number.isFinite);
+  const busy = doorRuns.flatMap((r) => r.phases.map((p) => p.machineBusyPct)).filter(Number.isFinite);
+  const spread = doorRuns.map((r) => `${r.backend}: ${cs.map((c) => { const x = r.summary[c]; return `c=${c} door ${x.door.perSecByRound.map(fmt).join(', ')}; FastAGI ${x.agi.perSecByRound.map(fmt).join(', ')}`; }).join('; ')}`).join('. ');
+  say(`Measured ${d0.at ? `${d0.at.slice(0, 16).replace('T', ' ')} UTC, ` : ''}1-min load average before the phases ${fmt2(Math.min(...loads))}-${fmt2(Math.max(...loads))} on ${os.cpus().length} cores (whole box ${fmt(Math.min(...busy))}-${fmt(Math.max(...busy))} % busy during the windows), shared by the daemon, memcached, the load generator and other jobs; the absolute rates are whole-box rates, the ratios are what to read. Per round, per second: ${spread} (bench/results/door.jsonl has every phase, with the client's CPU).`);
+  say();
+  say('Why the door is cheaper: a FastAGI session is a TCP connection set up and torn down, the agi_* environment parsed, and a round trip to Asterisk for the `GET FULL VARIABLE` that carries the value (src/agi/session.ts, src/dialplan/runner.ts); a door request is one HTTP request on a connection kept open (src/http/server.ts), and the answer is the body. Both run the same command code (src/dialplan/execute.ts). The load generators share the two cores with the daemon, so the rates carry their cost too (their CPU per request or session is in bench/results/door.jsonl); the daemon CPU ratio is the cleaner measure of what the door saves.');
   say();
 }
 

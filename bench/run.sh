@@ -4,7 +4,8 @@
 # BENCHMARKS.md + bench/results/; then the client over 1-3 servers, a 60 s daemon soak at 128
 # sessions, session latency while the embedded store (64 MiB, full) is snapshotted (~3 min), and
 # call limits (mcdlimit/mcdrelease/MCDLIMITCOUNT) against MCDCOUNTER through the daemon (~3 min),
-# and FastAGI sessions/s with [http] off vs on and /metrics scraped every second (~1 min).
+# FastAGI sessions/s with [http] off vs on and /metrics scraped every second (~1 min), and the
+# HTTP door's GET /MCD/key beside FastAGI MCD sessions at 1, 16 and 128 connections (~3 min).
 # Knobs: ROUNDS (default 2), DURATION seconds per run (4), SOAK seconds (60).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,7 +22,8 @@ node bench/soak.mjs --duration "${SOAK:-60}" --concurrency 128 > scratch/soak.js
 node bench/snapshot-bench.mjs > scratch/snapshot.jsonl
 node bench/limit-bench.mjs --rounds 3 > scratch/limit.jsonl
 node bench/metrics-bench.mjs --rounds 3 > scratch/metrics.jsonl
-for f in project store cluster soak snapshot limit metrics; do cp "scratch/$f.jsonl" "bench/results/$f.jsonl"; done
+node bench/door-bench.mjs --rounds 3 --phase-seconds 3 > scratch/door.jsonl
+for f in project store cluster soak snapshot limit metrics door; do cp "scratch/$f.jsonl" "bench/results/$f.jsonl"; done
 node bench/report.mjs --matrix bench/results/project.jsonl --store bench/results/store.jsonl \
   --cluster bench/results/cluster.jsonl --soak bench/results/soak.jsonl --snapshot bench/results/snapshot.jsonl \
-  --limit bench/results/limit.jsonl --metrics bench/results/metrics.jsonl --out BENCHMARKS.md
+  --limit bench/results/limit.jsonl --metrics bench/results/metrics.jsonl --door bench/results/door.jsonl --out BENCHMARKS.md
