@@ -5,6 +5,7 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { runAdmin, type AdminVerb } from './admin.js';
 import { runCheck } from './check.js';
 import { checkRoot, resolveExecStart, runInstall } from './install.js';
 import { runLocate } from './locate.js';
@@ -27,6 +28,9 @@ Verbs:
   locate KEY...      print the server each key maps to, as written in its server= line
   check              reach every server: version, items, hit ratio; exit 1 if one is down
   install            put memcached.conf, extensions_mcd.conf and a systemd unit in place
+  get KEY | set KEY VALUE [--ttl S] | delete KEY | incr KEY [N] | stats [--server S] | leases NAME
+                     read and write the data: the server= cluster, or with no server= the
+                     running daemon's embedded store through its [http] listener
 
 Options:
   --config PATH      memcached.conf to read (default /etc/asterisk/memcached.conf, else
@@ -36,7 +40,57 @@ Options:
   --version          print the version
 `;
 
+const ADMIN_WHERE = `Against the config's server= lines, as the daemon reaches them (keyprefix applied). With
+no server= the data is in the running daemon's embedded store, reached through its HTTP listener
+([http] bindaddr:port, 127.0.0.1:4574 by default): the daemon must be running with [http] on.
+Exit 0 on success; 1 with the result code on stderr (res-memcached: get k: MEMCACHED_NOTFOUND (16));
+2 for bad usage.
+`;
+
+const ADMIN_HELP: Record<AdminVerb, string> = {
+  get: `Usage: res-memcached get [--config PATH] [--] KEY
+
+Writes KEY's value to stdout byte for byte; a newline is added only when stdout is a terminal.
+Through the embedded store's door a value holding CR, LF or NUL is MEMCACHED_BAD_VALUE (122),
+as in the dialplan.
+
+${ADMIN_WHERE}`,
+  set: `Usage: res-memcached set [--config PATH] [--ttl S] [--] KEY VALUE
+
+Stores VALUE (the argument's UTF-8 bytes) under KEY. --ttl S: seconds to live, 0 = never;
+without it the config's ttl= applies, as for mcdset. Through the embedded store's door a value
+holding CR, LF or NUL is refused with MEMCACHED_BAD_VALUE (122), as in the dialplan.
+
+${ADMIN_WHERE}`,
+  delete: `Usage: res-memcached delete [--config PATH] [--] KEY
+
+Deletes KEY.
+
+${ADMIN_WHERE}`,
+  incr: `Usage: res-memcached incr [--config PATH] [--] KEY [N]
+
+Adds N (default 1) to the counter KEY and prints the new value; a negative N decrements
+(stopping at 0), as MCDCOUNTER does. A missing counter is MEMCACHED_NOTFOUND against server=
+lines; the embedded store's MCDCOUNTER creates it.
+
+${ADMIN_WHERE}`,
+  stats: `Usage: res-memcached stats [--config PATH] [--server S]
+
+Prints SERVER<TAB>NAME<TAB>VALUE per figure of each server's stats (--server S: only the server
+written S in its server= line); exit 1 if a server does not answer. With no server=, the embedded
+store's figures from the daemon's /metrics (items, bytes, limit_bytes, evictions_total,
+hits_total, misses_total), SERVER being "embedded".
+
+${ADMIN_WHERE}`,
+  leases: `Usage: res-memcached leases [--config PATH] [--] NAME
+
+Prints how many channels hold a lease under NAME (taken with mcdlimit), as MCDLIMITCOUNT.
+
+${ADMIN_WHERE}`,
+};
+
 const VERB_HELP: Record<string, string> = {
+  ...ADMIN_HELP,
   locate: `Usage: res-memcached locate [--config PATH] [--] KEY...
 
 Prints one line per key, in order: KEY<TAB>SERVER, SERVER written exactly as in its server= line,
@@ -100,11 +154,19 @@ const INSTALL_OPTIONS = {
   force: { type: 'boolean' },
 } as const satisfies ParseArgsConfig['options'];
 
+const SET_OPTIONS = { ...COMMON_OPTIONS, ttl: { type: 'string' } } as const satisfies ParseArgsConfig['options'];
+const STATS_OPTIONS = { ...COMMON_OPTIONS, server: { type: 'string' } } as const satisfies ParseArgsConfig['options'];
+
 /** Every option of every verb, so that firstPositional knows which take a value. */
-const ALL_OPTIONS = { ...SERVE_OPTIONS, ...INSTALL_OPTIONS } as const satisfies ParseArgsConfig['options'];
+const ALL_OPTIONS = { ...SERVE_OPTIONS, ...INSTALL_OPTIONS, ...SET_OPTIONS, ...STATS_OPTIONS } as const satisfies ParseArgsConfig['options'];
 
 /** Each verb's options: one a verb does not take is bad usage of that verb, not silently ignored. */
-const VERB_OPTIONS: Record<string, ParseArgsConfig['options']> = { serve: SERVE_OPTIONS, show: COMMON_OPTIONS, locate: COMMON_OPTIONS, check: COMMON_OPTIONS, install: INSTALL_OPTIONS };
+const VERB_OPTIONS: Record<string, ParseArgsConfig['options']> = { serve: SERVE_OPTIONS, show: COMMON_OPTIONS, locate: COMMON_OPTIONS, check: COMMON_OPTIONS, install: INSTALL_OPTIONS,
+  get: COMMON_OPTIONS, set: SET_OPTIONS, delete: COMMON_OPTIONS, incr: COMMON_OPTIONS, stats: STATS_OPTIONS, leases: COMMON_OPTIONS,
+};
+
+/** A negative N of incr is a number, not an option: carried past parseArgs behind a NUL, which no argv can hold. */
+const NEGATIVE = '\u0000';
 
 export async function main(argv: readonly string[], io: Io): Promise<number> {
   // The verb is found first, so that a wrong option gets the usage of the verb it was given to.
@@ -119,14 +181,15 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
   }
   let parsed;
   try {
-    parsed = parseArgs({ args: [...argv], options: verbOptions, allowPositionals: true, strict: true });
+    const args = name === 'incr' ? argv.map((a) => (/^-\d+$/.test(a) ? NEGATIVE + a : a)) : [...argv];
+    parsed = parseArgs({ args, options: verbOptions, allowPositionals: true, strict: true });
   } catch (err) {
     const who = verb === undefined ? 'res-memcached' : `res-memcached ${verb}`;
     io.err(`${who}: ${usageMessage(err as Error, verb)}\n\n${verb === undefined ? HELP : verbHelp}`);
     return 2;
   }
-  const values = parsed.values as { config?: string; help?: boolean; version?: boolean; 'log-level'?: string; root?: string; user?: string; force?: boolean };
-  const rest = parsed.positionals.slice(1);
+  const values = parsed.values as { config?: string; help?: boolean; version?: boolean; 'log-level'?: string; root?: string; user?: string; force?: boolean; ttl?: string; server?: string };
+  const rest = parsed.positionals.slice(1).map((p) => (p.startsWith(NEGATIVE) ? p.slice(NEGATIVE.length) : p));
   if (values.version) {
     io.out(`${VERSION}\n`);
     return 0;
@@ -156,6 +219,13 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
         const root = checkRoot(values.root ?? '/');
         return runInstall({ root, user: values.user, force: values.force === true, execStart: resolveExecStart(root) }, io);
       }
+      case 'get':
+      case 'set':
+      case 'delete':
+      case 'incr':
+      case 'stats':
+      case 'leases':
+        return await runAdmin(name, rest, { ttl: values.ttl, server: values.server }, configPath, io);
       default:
         throw new UsageError(`unknown verb ${JSON.stringify(verb)}`);
     }
@@ -179,7 +249,7 @@ function firstPositional(argv: readonly string[]): string | undefined {
 function usageMessage(err: Error, verb: string | undefined): string {
   const unknown = /^Unknown option '([^']+)'/.exec(err.message);
   if (unknown === null) return err.message;
-  const hint = verb === 'locate' ? ' (a KEY that starts with - goes after --)' : '';
+  const hint = verb === 'locate' || (verb !== undefined && Object.hasOwn(ADMIN_HELP, verb)) ? ' (a KEY that starts with - goes after --)' : '';
   return `unknown option ${unknown[1]}${hint}`;
 }
 
@@ -194,7 +264,12 @@ function isEntryPoint(): boolean {
 }
 
 if (isEntryPoint()) {
-  const io: Io = { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) };
+  const io: Io = {
+    out: (s) => process.stdout.write(s),
+    err: (s) => process.stderr.write(s),
+    bytes: (b) => process.stdout.write(b),
+    isTty: process.stdout.isTTY === true,
+  };
   main(process.argv.slice(2), io).then(
     (code) => {
       process.exitCode = code;
