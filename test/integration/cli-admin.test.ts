@@ -221,6 +221,9 @@ describe('admin verbs against a running daemon\'s embedded store (no server=)', 
     assert.equal((await run(['incr', '--config', conf, 'n', '3'])).stdout.toString(), '10');
     assert.equal((await run(['incr', '--config', conf, 'n', '-4'])).stdout.toString(), '6');
     assert.equal((await run(['incr', '--config', conf, 'n'])).stdout.toString(), '7');
+    const missing = await run(['incr', '--config', conf, 'no-such-counter']);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr.toString(), /MEMCACHED_NOTFOUND \(16\)/);
   });
 
   test('a bad key is 33', async () => {
