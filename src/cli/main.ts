@@ -70,8 +70,8 @@ ${ADMIN_WHERE}`,
   incr: `Usage: res-memcached incr [--config PATH] [--] KEY [N]
 
 Adds N (default 1) to the counter KEY and prints the new value; a negative N decrements
-(stopping at 0), as MCDCOUNTER does. A missing counter is MEMCACHED_NOTFOUND against server=
-lines; the embedded store's MCDCOUNTER creates it.
+(stopping at 0), as MCDCOUNTER does. A missing counter is MEMCACHED_NOTFOUND (16); create it
+with set KEY 0.
 
 ${ADMIN_WHERE}`,
   stats: `Usage: res-memcached stats [--config PATH] [--server S]
