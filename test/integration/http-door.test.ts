@@ -4,6 +4,7 @@
 // func_curl's hashcompat reads it, ?channel= for leases, and parallel counters.
 
 import assert from 'node:assert/strict';
+import { Agent, request } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 
@@ -29,6 +30,31 @@ function door(d: TestDaemon, logged: Logged[] = []): HttpHandler {
     warn: (fields, message) => void logged.push({ level: 'warn', fields: fields as Record<string, unknown>, message }),
   };
   return doorHandler({ current: () => ({ backend: d.daemon.backend, leases: d.daemon.leases, settings: d.daemon.dialplan }), log });
+}
+
+/**
+ * The door as Asterisk's CURL() reaches it: a real HTTP request to the daemon's listener (keep-alive),
+ * the answer turned back into an HttpResponse with the header names as the door wrote them.
+ */
+function wire(d: TestDaemon, agent: Agent): HttpHandler {
+  return (req) =>
+    new Promise((resolve, reject) => {
+      const address = d.daemon.httpAddress;
+      assert.ok(address !== null, 'the HTTP listener is up');
+      const query = req.query.toString();
+      const r = request({ host: '127.0.0.1', port: address.port, method: req.method, path: req.rawPath + (query === '' ? '' : `?${query}`), agent }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const headers: Record<string, string> = {};
+          for (let i = 0; i < res.rawHeaders.length; i += 2) headers[res.rawHeaders[i]!] = res.rawHeaders[i + 1]!;
+          resolve({ status: res.statusCode ?? 0, headers, body: Buffer.concat(chunks) });
+        });
+        res.on('error', reject);
+      });
+      r.on('error', reject);
+      r.end(req.body);
+    });
 }
 
 async function send(h: HttpHandler, method: string, target: string, body: Buffer | string = ''): Promise<HttpResponse> {
@@ -75,11 +101,14 @@ for (const backend of backends) {
   describe(`the HTTP door on ${backend.name}`, () => {
     let d: TestDaemon;
     let h: HttpHandler;
+    const agent = new Agent({ keepAlive: true, maxSockets: 16 });
     before(async () => {
       d = await startDaemon(backend.config());
-      h = door(d);
+      // Over real HTTP, through the daemon's own listener and the door it mounts.
+      h = wire(d, agent);
     });
     after(async () => {
+      agent.destroy();
       await d.stop();
     });
 
