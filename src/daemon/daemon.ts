@@ -143,7 +143,11 @@ export class Daemon {
         metrics.handler(),
         healthHandler(state),
         // The inline door for CURL(): the dialplan commands over HTTP, on the current generation.
-        doorHandler({ current: () => ({ backend: this.#current.backend, leases: this.#current.leases, settings: this.#current.dialplan }), log: this.#log }),
+        doorHandler({
+          current: () => ({ backend: this.#current.backend, leases: this.#current.leases, settings: this.#current.dialplan }),
+          log: this.#log,
+          counted: (command, rc) => metrics.commandDone(command, rc),
+        }),
       ],
     );
     this.#httpAddress = await server.listen();

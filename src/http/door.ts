@@ -38,6 +38,8 @@ export interface DoorDeps {
   /** Read once per request, so a reload applies to the next request. */
   readonly current: () => DoorGeneration;
   readonly log: DialplanLog;
+  /** Told of every command the door answered, as the metrics count FastAGI's. */
+  readonly counted?: (command: string, rc: number) => void;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -104,6 +106,7 @@ function answer(
   ms?: number,
 ): HttpResponse {
   const entry = { via: 'http', address: request.remoteAddress, channel, command, rc, code: rcName(rc), ...(ms !== undefined ? { ms } : {}), ...(reason !== undefined ? { reason } : {}) };
+  deps.counted?.(command, rc);
   if (ORDINARY.has(rc)) deps.log.debug(entry, 'command done');
   else deps.log.warn(entry, `${command}: ${reason ?? rcText(rc)}`);
   return {

@@ -130,6 +130,11 @@ export class DaemonMetrics {
     this.#sessions.inc();
     this.#sessionDuration.observe(seconds);
     if (command === null || rc === null) return;
+    this.commandDone(command, rc);
+  }
+
+  /** A dialplan command ran (a FastAGI session's, or one through the HTTP door) with this result. */
+  commandDone(command: string, rc: number): void {
     const key = `${command}\u0000${rc}`;
     let child = this.#commandChildren.get(key);
     if (child === undefined) {

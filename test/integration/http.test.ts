@@ -369,7 +369,11 @@ describe('the inline door on the listener', () => {
       const bumped = await Promise.all(Array.from({ length: 20 }, () => httpGet(port, '/MCDCOUNTER/door-calls/1', { agent }).then((r) => Number(r.body))));
       assert.deepEqual(bumped.sort((a, b) => a - b), Array.from({ length: 20 }, (_, i) => i + 1));
       assert.equal((await httpGet(port, '/health', { agent })).status, 200);
-      assert.match((await httpGet(port, '/metrics', { agent })).body, /res_memcached_store_items /);
+      const metrics = (await httpGet(port, '/metrics', { agent })).body;
+      assert.match(metrics, /res_memcached_store_items /);
+      // The door's commands are counted like FastAGI's.
+      assert.equal(sample(metrics, 'res_memcached_commands_total{command="MCDCOUNTER",result="0"}'), 20);
+      assert.equal(sample(metrics, 'res_memcached_commands_total{command="mcdset",result="33"}'), 1);
       assert.equal((await httpGet(port, '/nothing-here', { agent })).status, 404);
     } finally {
       agent.destroy();
