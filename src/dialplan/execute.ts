@@ -43,7 +43,7 @@ export interface CallOptions {
 }
 
 /**
- * Per-call options (SPEC §3): `ttl=N`, plus the option names in `extra` (lower case) the caller
+ * Per-call options (the query of a FastAGI script path or of a door URL): `ttl=N`, plus the option names in `extra` (lower case) the caller
  * knows; any other name is an error (38), so a misspelt option never passes silently.
  */
 export function readCallOptions(params: URLSearchParams, extra: readonly string[] = []): CallOptions {
