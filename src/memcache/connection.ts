@@ -1,17 +1,19 @@
-// One memcached server connection: a socket, a decoder and two queues (STYLE.md, pattern 6).
+// One memcached server connection: a socket, a wire codec and two queues (ARCHITECTURE.md,
+// "A connection").
 //   unsent  — accepted, not yet handed to the socket: safe to fail, retry or reroute;
 //   written — handed to the socket, outcome unknown until the reply arrives.
-// Replies are matched to the head of `written`, in order (text) or by opaque (binary). A reply
-// that cannot belong to the head means the stream is out of sync: the connection is destroyed.
+// The codec (protocol/wire-codec.ts) writes requests and folds each reply frame into the head of
+// `written`; which protocol it speaks is none of this file's business. A reply that cannot
+// belong to the head means the stream is out of sync: the connection is destroyed.
 //
-// Timeouts (one rule, STYLE.md pattern 8): every request gets deadline = accepted + timeoutMs.
+// Timeouts (one rule, ARCHITECTURE.md "Timeouts"): every request gets deadline = accepted + timeoutMs.
 // An unsent request past its deadline is removed with MEMCACHED_TIMEOUT; a written one past its
 // deadline means the server went silent: the socket is destroyed, every written request fails
 // with MEMCACHED_TIMEOUT and the owner is told, so the server is counted as failing. One timer
 // per connection, armed for the oldest deadline.
 //
 // The connection never throws at its caller and never rejects: every request resolves with an
-// Outcome whose rc says what happened. It opens its socket on the first request (SPEC §5).
+// Outcome whose rc says what happened. It opens its socket on the first request.
 
 import * as net from 'node:net';
 import * as tls from 'node:tls';
@@ -19,12 +21,12 @@ import type { Duplex } from 'node:stream';
 import { ByteWriter } from '../util/byte-writer.js';
 import { MemcachedError, Rc, rcOf } from '../util/errors.js';
 import { Fifo } from '../util/fifo.js';
-import { acceptBinary, BinaryDecoder, encodeBinary, opaqueSpan } from './protocol/binary.js';
+import { createCodec } from './protocol/codecs.js';
 import type { Command, Outcome } from './protocol/command.js';
-import { acceptText, encodeText, TextDecoder } from './protocol/text.js';
+import { Fold, type Protocol, type WireCodec, type WireRequest } from './protocol/wire-codec.js';
 
+export type { Protocol } from './protocol/wire-codec.js';
 export type Address = { kind: 'tcp'; host: string; port: number } | { kind: 'unix'; path: string };
-export type Protocol = 'text' | 'binary';
 
 export interface TlsSettings {
   ca?: Buffer | string;
@@ -66,11 +68,8 @@ export interface ConnectionEvents {
   onFailure?(rc: number, error: Error, unsent: PendingRequest[]): void;
 }
 
-export interface PendingRequest {
-  readonly cmd: Command;
-  opaque: number;
+export interface PendingRequest extends WireRequest {
   deadline: number;
-  out: Outcome;
   resolve: (out: Outcome) => void;
 }
 
@@ -123,9 +122,8 @@ export class Connection {
   readonly #writer = new ByteWriter();
   #state: State = 'idle';
   #socket: Duplex | null = null;
-  #text: TextDecoder | null = null;
-  #binary: BinaryDecoder | null = null;
-  #opaque = 0;
+  /** A fresh one for every socket: no decoder state outlives the bytes it was reading. */
+  #codec: WireCodec;
   #connectDeadline = 0;
   #timer: NodeJS.Timeout | null = null;
   #timerAt = 0;
@@ -142,6 +140,10 @@ export class Connection {
       ...options,
     };
     this.#events = events;
+    this.#codec = createCodec(options.protocol);
+    if (options.sasl && this.#codec.refuse(authCommand(options.sasl)) !== null) {
+      throw new MemcachedError(Rc.INVALID_ARGUMENTS, `SASL needs the binary protocol, not ${options.protocol}`);
+    }
   }
 
   get state(): State {
@@ -162,10 +164,8 @@ export class Connection {
   /** Accepts a request (new, or rerouted from another connection with its deadline kept). */
   enqueue(req: PendingRequest): void {
     if (this.#closing) return settle(req, Rc.CONNECTION_FAILURE, 'client is closed');
-    if (this.#opts.protocol === 'text') {
-      const refusal = textRefusal(req.cmd);
-      if (refusal !== null) return settle(req, refusal.rc, refusal.message);
-    }
+    const refusal = this.#codec.refuse(req.cmd);
+    if (refusal !== null) return settle(req, refusal.rc, refusal.message);
     if (this.pending >= this.#opts.maxQueue) return settle(req, Rc.TIMEOUT, 'too many requests waiting on this server');
     if (req.deadline === 0) req.deadline = Date.now() + this.#opts.timeoutMs;
     this.#unsent.push(req);
@@ -195,8 +195,7 @@ export class Connection {
     this.#answered = false;
     this.#connectDeadline = Date.now() + this.#opts.connectTimeoutMs;
     this.#armTimer(this.#connectDeadline);
-    if (this.#opts.protocol === 'text') this.#text = new TextDecoder();
-    else this.#binary = new BinaryDecoder();
+    this.#codec = createCodec(this.#opts.protocol);
     let socket: Duplex;
     try {
       socket = this.#opts.socketFactory(this.#opts.address, this.#opts.tls ?? null);
@@ -231,11 +230,10 @@ export class Connection {
   #onConnect(): void {
     if (this.#state !== 'connecting') return;
     const sasl = this.#opts.sasl;
-    if (sasl && this.#opts.protocol === 'binary') {
+    if (sasl) {
       this.#state = 'authenticating';
-      const data = Buffer.from(`\0${sasl.username}\0${sasl.password}`, 'utf8');
       const auth: PendingRequest = {
-        cmd: { op: 'auth', mechanism: 'PLAIN', data },
+        cmd: authCommand(sasl),
         opaque: 0,
         deadline: Date.now() + this.#opts.timeoutMs,
         out: { rc: Rc.SUCCESS },
@@ -284,18 +282,10 @@ export class Connection {
 
   #writeRequests(batch: PendingRequest[]): void {
     const w = this.#writer;
-    if (this.#opts.protocol === 'binary') {
-      for (const req of batch) {
-        this.#opaque = (this.#opaque + opaqueSpan(req.cmd)) >>> 0;
-        req.opaque = this.#opaque;
-        encodeBinary(req.cmd, req.opaque, w);
-        this.#written.push(req);
-      }
-    } else {
-      for (const req of batch) {
-        encodeText(req.cmd, w);
-        this.#written.push(req);
-      }
+    const codec = this.#codec;
+    for (const req of batch) {
+      codec.encode(req, w);
+      this.#written.push(req);
     }
     const socket = this.#socket!;
     let ok = true;
@@ -305,8 +295,7 @@ export class Connection {
 
   #onData(chunk: Buffer): void {
     try {
-      if (this.#text !== null) this.#readText(chunk);
-      else this.#readBinary(chunk);
+      this.#read(chunk);
     } catch (err) {
       this.#fail(rcOf(err), err as Error);
       return;
@@ -318,21 +307,12 @@ export class Connection {
     if (this.#closing && this.pending === 0) this.#shutdown();
   }
 
-  #readText(chunk: Buffer): void {
-    const decoder = this.#text!;
-    decoder.feed(chunk);
-    for (let frame = decoder.next(); frame !== undefined; frame = decoder.next()) {
+  #read(chunk: Buffer): void {
+    const codec = this.#codec;
+    codec.feed(chunk);
+    for (let frame = codec.next(); frame !== undefined; frame = codec.next()) {
       const head = this.#head();
-      if (acceptText(head.cmd, head.out, frame)) this.#completeHead(head);
-    }
-  }
-
-  #readBinary(chunk: Buffer): void {
-    const decoder = this.#binary!;
-    decoder.feed(chunk);
-    for (let frame = decoder.next(); frame !== undefined; frame = decoder.next()) {
-      const head = this.#head();
-      if (acceptBinary(head.cmd, head.opaque, head.out, frame)) this.#completeHead(head);
+      if (codec.accept(head, frame) === Fold.DONE) this.#completeHead(head);
     }
   }
 
@@ -388,8 +368,6 @@ export class Connection {
   #fail(rc: number, error: Error): void {
     this.#dropSocket();
     this.#state = 'idle';
-    this.#text = null;
-    this.#binary = null;
     this.#blocked = false;
     for (const req of this.#written.drain()) settle(req, rc, error.message);
     const unsent = this.#unsent.drain();
@@ -433,13 +411,9 @@ export function settle(req: PendingRequest, rc: number, text?: string): void {
   req.resolve(req.out);
 }
 
-/** Commands the text protocol cannot carry (the cluster emulates or refuses them first). */
-function textRefusal(cmd: Command): { rc: number; message: string } | null {
-  if ((cmd.op === 'incr' || cmd.op === 'decr') && cmd.initial !== undefined) {
-    return { rc: Rc.INVALID_ARGUMENTS, message: 'an initial counter value needs the binary protocol' };
-  }
-  if (cmd.op === 'noop' || cmd.op === 'auth') return { rc: Rc.NOT_SUPPORTED, message: `${cmd.op} needs the binary protocol` };
-  return null;
+/** SASL PLAIN: the one mechanism memcached's SASL builds offer everywhere. */
+function authCommand(sasl: SaslCredentials): Command {
+  return { op: 'auth', mechanism: 'PLAIN', data: Buffer.from(`\0${sasl.username}\0${sasl.password}`, 'utf8') };
 }
 
 function estimateBytes(cmd: Command): number {

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
 import type { Command, Outcome } from '../../src/memcache/protocol/command.js';
-import { ProtocolError, TextDecoder, acceptText, encodeText } from '../../src/memcache/protocol/text.js';
+import { ProtocolError, TextDecoder, acceptText, encodeText, refuseText } from '../../src/memcache/protocol/text.js';
 import type { TextDecoderOptions, TextFrame } from '../../src/memcache/protocol/text.js';
 import { ByteWriter } from '../../src/util/byte-writer.js';
 import { MemcachedError, Rc } from '../../src/util/errors.js';
@@ -238,8 +238,9 @@ describe('TextDecoder: malformed replies throw ProtocolError', () => {
 function replyTo(cmd: Command, transcript: string | Buffer): Outcome {
   const frames = decode(typeof transcript === 'string' ? wire(transcript) : transcript);
   const out: Outcome = { rc: Rc.SUCCESS };
+  const search = { from: 0 };
   frames.forEach((frame, i) => {
-    const done = acceptText(cmd, out, frame);
+    const done = acceptText(cmd, out, frame, search);
     assert.equal(done, i === frames.length - 1, `frame ${i} (${frame.kind}) ${done ? 'completed' : 'did not complete'} ${cmd.op}`);
   });
   return out;
@@ -463,6 +464,7 @@ describe('encodeText: exact request bytes', () => {
   });
 
   function assertRefused(cmd: Command, rc: number): void {
+    assert.equal(refuseText(cmd)?.rc, rc, 'refused before it is queued');
     const w = new ByteWriter();
     assert.throws(
       () => encodeText(cmd, w),
@@ -474,6 +476,12 @@ describe('encodeText: exact request bytes', () => {
   it('incr/decr with an initial value needs the binary protocol (INVALID_ARGUMENTS)', () => {
     assertRefused({ op: 'incr', key: k, delta: 1n, initial: 0n }, Rc.INVALID_ARGUMENTS);
     assertRefused({ op: 'decr', key: k, delta: 1n, initial: 5n, ttl: 3 }, Rc.INVALID_ARGUMENTS);
+  });
+
+  it('everything else is carried', () => {
+    for (const cmd of [get(['k']), set(), cas, incr, decr, { op: 'touch', key: k, ttl: 1 }, { op: 'flush', delay: 0 }, { op: 'version' }, { op: 'stats' }] as Command[]) {
+      assert.equal(refuseText(cmd), null, cmd.op);
+    }
   });
 
   it('noop and auth need the binary protocol (NOT_SUPPORTED)', () => {

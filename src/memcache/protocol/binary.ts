@@ -2,11 +2,12 @@
 // src/libmemcached/response.cc for the status → code mapping). Requests carry an opaque that the
 // reply echoes; a multi-get is a run of quiet GETQs closed by a NOOP. No sockets here.
 
-import { ByteWriter } from '../../util/byte-writer.js';
+import type { ByteWriter } from '../../util/byte-writer.js';
 import { Rc } from '../../util/errors.js';
 import { ReadBuffer } from '../../util/read-buffer.js';
 import type { Command, Outcome, StoreMode } from './command.js';
-import { ProtocolError } from './text.js';
+import { ProtocolError } from './protocol-error.js';
+import { Fold, type Refusal, type WireCodec, type WireRequest } from './wire-codec.js';
 
 export const Opcode = {
   GET: 0x00,
@@ -335,4 +336,36 @@ function desync(cmd: Command, frame: BinaryFrame): ProtocolError {
     `response opcode 0x${frame.opcode.toString(16)} opaque ${frame.opaque} does not answer ${cmd.op}`,
     Rc.UNKNOWN_READ_FAILURE,
   );
+}
+
+/** The binary protocol behind the wire seam: every request gets the next opaques, replies echo them. */
+export class BinaryCodec implements WireCodec<BinaryFrame> {
+  readonly #decoder: BinaryDecoder;
+  #opaque = 0;
+
+  constructor(options: BinaryDecoderOptions = {}) {
+    this.#decoder = new BinaryDecoder(options);
+  }
+
+  refuse(): Refusal | null {
+    return null;
+  }
+
+  encode(req: WireRequest, w: ByteWriter): void {
+    this.#opaque = (this.#opaque + opaqueSpan(req.cmd)) >>> 0;
+    req.opaque = this.#opaque;
+    encodeBinary(req.cmd, req.opaque, w);
+  }
+
+  feed(chunk: Buffer): void {
+    this.#decoder.feed(chunk);
+  }
+
+  next(): BinaryFrame | undefined {
+    return this.#decoder.next();
+  }
+
+  accept(head: WireRequest, frame: BinaryFrame): Fold {
+    return acceptBinary(head.cmd, head.opaque, head.out, frame) ? Fold.DONE : Fold.MORE;
+  }
 }

@@ -56,8 +56,6 @@ export interface Outcome {
   /** version text, or the server's message for ERROR / CLIENT_ERROR / SERVER_ERROR. */
   text?: string;
   stats?: Map<string, string>;
-  /** Multi-get (text): where the search for the next VALUE's key starts. Codec-internal. */
-  cursor?: number;
 }
 
 export { UINT64_MAX } from '../../util/request-rules.js';

@@ -2,10 +2,14 @@
 // commands into a ByteWriter, an incremental decoder that turns bytes into reply frames, and
 // the rule that folds a command's frames into an Outcome. No sockets here.
 
-import { ByteWriter } from '../../util/byte-writer.js';
-import { MemcachedError, Rc } from '../../util/errors.js';
+import type { ByteWriter } from '../../util/byte-writer.js';
+import { Rc } from '../../util/errors.js';
 import { ReadBuffer } from '../../util/read-buffer.js';
 import { UINT64_MAX, type Command, type Outcome } from './command.js';
+import { ProtocolError } from './protocol-error.js';
+import { Fold, type Refusal, type WireCodec, type WireRequest } from './wire-codec.js';
+
+export { ProtocolError } from './protocol-error.js';
 
 export type TextFrame =
   /** `key` is a view into the read buffer, valid only until the next feed(). */
@@ -57,10 +61,9 @@ export function encodeText(cmd: Command, w: ByteWriter): void {
       return;
     case 'incr':
     case 'decr':
-      if (cmd.initial !== undefined) {
-        // The text protocol cannot create a counter; the cluster emulates it with add.
-        throw new MemcachedError(Rc.INVALID_ARGUMENTS, 'an initial counter value needs the binary protocol');
-      }
+      // Refused by refuseText before a request is queued: the text protocol cannot create a
+      // counter (the cluster emulates it with add).
+      if (cmd.initial !== undefined) throw new ProtocolError('an initial counter value cannot be written in the text protocol', Rc.INVALID_ARGUMENTS);
       w.latin1(cmd.op);
       w.byte(0x20);
       w.bytes(cmd.key);
@@ -82,16 +85,18 @@ export function encodeText(cmd: Command, w: ByteWriter): void {
       return;
     case 'noop':
     case 'auth':
-      throw new MemcachedError(Rc.NOT_SUPPORTED, `${cmd.op} needs the binary protocol`);
+      // Refused by refuseText before a request is queued.
+      throw new ProtocolError(`${cmd.op} cannot be written in the text protocol`, Rc.NOT_SUPPORTED);
   }
 }
 
-/** A reply the decoder cannot frame: the stream is broken and the connection must go. */
-export class ProtocolError extends MemcachedError {
-  constructor(message: string, rc: number = Rc.PROTOCOL_ERROR) {
-    super(rc, message);
-    this.name = 'ProtocolError';
+/** Commands the text protocol cannot carry (the cluster emulates or refuses them first). */
+export function refuseText(cmd: Command): Refusal | null {
+  if ((cmd.op === 'incr' || cmd.op === 'decr') && cmd.initial !== undefined) {
+    return { rc: Rc.INVALID_ARGUMENTS, message: 'an initial counter value needs the binary or meta protocol' };
   }
+  if (cmd.op === 'noop' || cmd.op === 'auth') return { rc: Rc.NOT_SUPPORTED, message: `${cmd.op} needs the binary protocol` };
+  return null;
 }
 
 export interface TextDecoderOptions {
@@ -256,7 +261,7 @@ export function serverErrorRc(text: string): number {
  * when the command is complete; throws ProtocolError when the frame cannot belong to it (the
  * stream is out of sync).
  */
-export function acceptText(cmd: Command, out: Outcome, frame: TextFrame): boolean {
+export function acceptText(cmd: Command, out: Outcome, frame: TextFrame, search: KeySearch): boolean {
   switch (frame.kind) {
     case 'error':
       out.rc = Rc.ERROR;
@@ -276,7 +281,7 @@ export function acceptText(cmd: Command, out: Outcome, frame: TextFrame): boolea
     case 'get': {
       if (frame.kind === 'end') return true;
       if (frame.kind !== 'value') break;
-      const slot = findKeySlot(cmd.keys, out, frame.key);
+      const slot = findKeySlot(cmd.keys, search, frame.key);
       if (slot === -1) throw new ProtocolError('VALUE for a key that was not asked for', Rc.UNKNOWN_READ_FAILURE);
       (out.items ??= new Array(cmd.keys.length))[slot] = { value: frame.data, flags: frame.flags, cas: frame.cas };
       return false;
@@ -332,14 +337,51 @@ function fail(out: Outcome, rc: number): true {
   return true;
 }
 
+/** Where the search for a multi-get's next VALUE key starts: one per request being answered. */
+export interface KeySearch {
+  from: number;
+}
+
 /** memcached answers a multi-get in request order, skipping misses: scan forward from the last hit. */
-function findKeySlot(keys: readonly Buffer[], out: Outcome, key: Buffer): number {
-  const from = out.cursor ?? 0;
-  for (let i = from; i < keys.length; i++) {
+function findKeySlot(keys: readonly Buffer[], search: KeySearch, key: Buffer): number {
+  for (let i = search.from; i < keys.length; i++) {
     if (keys[i]!.equals(key)) {
-      out.cursor = i + 1;
+      search.from = i + 1;
       return i;
     }
   }
   return -1;
+}
+
+/** The text protocol behind the wire seam: replies are matched to requests by order alone. */
+export class TextCodec implements WireCodec<TextFrame> {
+  readonly #decoder: TextDecoder;
+  /** The multi-get search of the request at the head of the queue; reset when it completes. */
+  readonly #search: KeySearch = { from: 0 };
+
+  constructor(options: TextDecoderOptions = {}) {
+    this.#decoder = new TextDecoder(options);
+  }
+
+  refuse(cmd: Command): Refusal | null {
+    return refuseText(cmd);
+  }
+
+  encode(req: WireRequest, w: ByteWriter): void {
+    encodeText(req.cmd, w);
+  }
+
+  feed(chunk: Buffer): void {
+    this.#decoder.feed(chunk);
+  }
+
+  next(): TextFrame | undefined {
+    return this.#decoder.next();
+  }
+
+  accept(head: WireRequest, frame: TextFrame): Fold {
+    if (!acceptText(head.cmd, head.out, frame, this.#search)) return Fold.MORE;
+    this.#search.from = 0;
+    return Fold.DONE;
+  }
 }
