@@ -76,6 +76,13 @@ export class ReadBuffer {
     return out;
   }
 
+  /** A copy of `length` bytes from `relative` on, that the caller may keep. */
+  copyAt(relative: number, length: number): Buffer {
+    const out = Buffer.allocUnsafe(length);
+    this.#buf.copy(out, 0, this.#start + relative, this.#start + relative + length);
+    return out;
+  }
+
   latin1(length: number): string {
     return this.#buf.toString('latin1', this.#start, this.#start + length);
   }

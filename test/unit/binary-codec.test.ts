@@ -62,7 +62,7 @@ function frame(spec: PacketSpec): BinaryFrame {
     status: spec.status ?? 0,
     opaque: spec.opaque ?? 0,
     cas: spec.cas ?? 0n,
-    extras: spec.extras ?? Buffer.alloc(0),
+    flags: spec.extras !== undefined && spec.extras.length >= 4 ? spec.extras.readUInt32BE(0) : 0,
     key: asBuffer(spec.key),
     value: asBuffer(spec.value),
   };

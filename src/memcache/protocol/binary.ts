@@ -183,7 +183,8 @@ export interface BinaryFrame {
   status: number;
   opaque: number;
   cas: bigint;
-  extras: Buffer;
+  /** The first 4 bytes of the extras (a get's item flags); 0 when there are fewer. */
+  flags: number;
   key: Buffer;
   value: Buffer;
 }
@@ -221,20 +222,15 @@ export class BinaryDecoder {
     // CAS uniques are small counters: one BigInt from a number is cheaper than a 64-bit read.
     const casHigh = rb.readUInt32BE(16);
     const cas = casHigh === 0 ? BigInt(rb.readUInt32BE(20)) : rb.readBigUInt64BE(16);
-    rb.skip(HEADER_BYTES);
-    const body = bodyLength === 0 ? EMPTY : rb.copy(bodyLength);
-    rb.skip(bodyLength);
-    // Views only where a field has bytes: most replies have no key, many no extras.
-    const valueAt = extrasLength + keyLength;
-    return {
-      opcode,
-      status,
-      opaque,
-      cas,
-      extras: extrasLength === 0 ? EMPTY : body.subarray(0, extrasLength),
-      key: keyLength === 0 ? EMPTY : body.subarray(extrasLength, valueAt),
-      value: valueAt === 0 ? body : valueAt === bodyLength ? EMPTY : body.subarray(valueAt),
-    };
+    // Only the flags are ever read from extras (a get's 4 bytes), so no view of them is made:
+    // every Buffer made per reply costs more than the fields it holds.
+    const flags = extrasLength >= 4 ? rb.readUInt32BE(HEADER_BYTES) : 0;
+    const valueAt = HEADER_BYTES + extrasLength + keyLength;
+    const valueLength = HEADER_BYTES + bodyLength - valueAt;
+    const key = keyLength === 0 ? EMPTY : rb.copyAt(HEADER_BYTES + extrasLength, keyLength);
+    const value = valueLength === 0 ? EMPTY : rb.copyAt(valueAt, valueLength);
+    rb.skip(HEADER_BYTES + bodyLength);
+    return { opcode, status, opaque, cas, flags, key, value };
   }
 }
 
@@ -327,8 +323,7 @@ export function acceptBinary(cmd: Command, opaque: number, out: Outcome, frame: 
 }
 
 function itemOf(frame: BinaryFrame): { value: Buffer; flags: number; cas: bigint } {
-  const flags = frame.extras.length >= 4 ? frame.extras.readUInt32BE(0) : 0;
-  return { value: frame.value, flags, cas: frame.cas };
+  return { value: frame.value, flags: frame.flags, cas: frame.cas };
 }
 
 function desync(cmd: Command, frame: BinaryFrame): ProtocolError {
