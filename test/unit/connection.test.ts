@@ -292,6 +292,38 @@ for (const wire of [TEXT, BINARY]) {
       for (const t of [a, b, c, d]) assert.equal(t.resolutions, 1);
     });
 
+    it('answers a multi-get slot by slot, misses left empty, with requests after it still in order', async () => {
+      const h = harness(wire.protocol);
+      const g = h.send({ op: 'get', keys: [key('a'), key('b'), key('c')], withCas: false });
+      const after = h.send(setCmd('z', '9'));
+      await settled();
+      const s = h.net.last;
+      if (wire.protocol === 'text') {
+        assert.equal(s.sent.toString(), 'get a b c\r\nset z 0 0 1\r\n9\r\n');
+        s.reply('VALUE a 1 2\r\nAA\r\nVALUE c 3 2\r\nCC\r\nEND\r\nSTORED\r\n');
+      } else {
+        const sent = parseRequests(s.sent);
+        assert.deepEqual(sent.map((r) => r.opcode), [0x09, 0x09, 0x09, 0x0a, 0x01], 'three GETQs closed by a NOOP, then the set');
+        assert.deepEqual(sent.slice(0, 3).map((r) => r.key.toString()), ['a', 'b', 'c']);
+        assert.equal(new Set(sent.map((r) => r.opaque)).size, 5);
+        s.reply(
+          Buffer.concat([
+            response({ opcode: 0x09, opaque: sent[0]!.opaque, extras: flagsExtras(1), value: 'AA' }),
+            response({ opcode: 0x09, opaque: sent[2]!.opaque, extras: flagsExtras(3), value: 'CC' }),
+            response({ opcode: 0x0a, opaque: sent[3]!.opaque }),
+            response({ opcode: 0x01, opaque: sent[4]!.opaque }),
+          ]),
+        );
+      }
+      const out = await g.done;
+      assert.equal(out.rc, Rc.SUCCESS);
+      assert.deepEqual(
+        Array.from(out.items ?? [], (i) => (i === undefined ? undefined : [i.value.toString(), i.flags])),
+        [['AA', 1], undefined, ['CC', 3]],
+      );
+      assert.equal((await after.done).rc, Rc.SUCCESS);
+    });
+
     it('completes whatever the chunk boundaries: split in two at every position, and byte by byte', async () => {
       // Opaques are the same on every fresh connection, so the transcript's length is too.
       const run = async (split: (bytes: Buffer) => Buffer[]): Promise<{ outs: Outcome[]; length: number }> => {
@@ -791,6 +823,25 @@ for (const wire of [TEXT, BINARY]) {
     });
   });
 }
+
+describe('Connection: TLS', () => {
+  it('hands the TLS settings to the factory and waits for secureConnect, not connect', async () => {
+    const tls = { servername: 'cache.example', verify: false };
+    const h = harness('text', { tls }, { autoConnect: false });
+    const a = h.send(getCmd('a'));
+    const s = h.net.last;
+    assert.deepEqual(s.tlsSettings, tls);
+    s.connect('connect');
+    await settled();
+    assert.equal(s.writes.length, 0, 'the TCP connect alone is not enough');
+    assert.equal(h.conn.state, 'connecting');
+    s.connect('secureConnect');
+    await settled();
+    assert.equal(s.sent.toString(), 'get a\r\n');
+    s.reply('END\r\n');
+    assert.equal((await a.done).rc, Rc.SUCCESS);
+  });
+});
 
 describe('Connection (binary): SASL', () => {
   const sasl = { username: 'alice', password: 's3cret' };
