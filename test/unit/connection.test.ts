@@ -953,3 +953,54 @@ describe('socketErrorRc', () => {
     assert.equal(socketErrorRc(new Error('no code'), true), Rc.CONNECTION_FAILURE);
   });
 });
+
+// Known faults: these fail against the connection as it stands and describe what it should do.
+describe('Connection: faults found by these tests', () => {
+  it('a failed SASL authentication is not reported as health after the failure', async () => {
+    // The auth reply is the first reply after connect, so the data handler calls onHealthy after
+    // onAuthenticated has already reported the failure. The cluster's onHealthy resets the
+    // server's failure count (and revives an ejected server), so a server that refuses our
+    // credentials is never disabled, marked dead or kept ejected: every request reconnects.
+    const h = harness('binary', { sasl: { username: 'alice', password: 'wrong' } });
+    h.send(getCmd('a'));
+    await settled();
+    const s = h.net.last;
+    const auth = parseRequests(s.sent)[0]!;
+    s.reply(response({ opcode: 0x21, opaque: auth.opaque, status: 0x0020, value: 'Auth failure' }));
+    await settled();
+    assert.equal(h.failures.length, 1);
+    assert.equal(h.failures[0]!.rc, Rc.AUTH_FAILURE);
+    assert.equal(h.healthy, 0, 'onHealthy after onFailure undoes the failure in the cluster');
+  });
+
+  for (const wire of [TEXT, BINARY]) {
+    it(`(${wire.protocol}) an unsent request rerouted behind a newer one still times out at its own deadline`, async () => {
+      // The timer only looks at the head of each queue, assuming deadlines grow along it. A
+      // rerouted request keeps its older deadline but joins the tail, so while the second
+      // connection is still connecting it outlives its deadline until the newer head expires.
+      const second = harness(wire.protocol, {}, { autoConnect: false, onFailure: null });
+      const first = harness(
+        wire.protocol,
+        {},
+        {
+          autoConnect: false,
+          onFailure: (_rc, _error, unsent) => {
+            for (const req of unsent) second.conn.enqueue(req);
+          },
+        },
+      );
+      const old = first.send(getCmd('old')); // deadline START + 500
+      await settled();
+      mock.timers.tick(50);
+      const newer = second.send(getCmd('newer')); // deadline START + 550
+      mock.timers.tick(50);
+      first.net.last.fail('ECONNREFUSED');
+      await settled();
+      assert.equal(second.conn.pending, 2);
+      mock.timers.tick(TIMEOUT_MS - 100);
+      await settled();
+      assert.equal(old.outcome?.rc, Rc.TIMEOUT, `timed out at START + ${TIMEOUT_MS}`);
+      assert.equal(resolvedNow(newer), false, 'the newer request has 50 ms left');
+    });
+  }
+});
