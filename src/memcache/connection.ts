@@ -131,6 +131,8 @@ export class Connection {
   #blocked = false;
   #answered = false;
   #closing = false;
+  /** An unsent request came with a deadline of its own (rerouted): deadlines may be out of order. */
+  #adopted = false;
   #closeWaiters: Array<() => void> = [];
 
   constructor(options: ConnectionOptions, events: ConnectionEvents = {}) {
@@ -168,6 +170,7 @@ export class Connection {
     if (refusal !== null) return settle(req, refusal.rc, refusal.message);
     if (this.pending >= this.#opts.maxQueue) return settle(req, Rc.TIMEOUT, 'too many requests waiting on this server');
     if (req.deadline === 0) req.deadline = Date.now() + this.#opts.timeoutMs;
+    else this.#adopted = true;
     this.#unsent.push(req);
     if (this.#state === 'idle') this.#connect();
     else if (this.#state === 'ready') this.#scheduleFlush();
@@ -294,12 +297,16 @@ export class Connection {
   }
 
   #onData(chunk: Buffer): void {
+    const socket = this.#socket;
     try {
-      this.#read(chunk);
+      this.#read(chunk, socket);
     } catch (err) {
       this.#fail(rcOf(err), err as Error);
       return;
     }
+    // A reply that failed the connection (a refused login) is no sign of health: reporting it
+    // would reset the failure count the cluster just raised.
+    if (this.#socket !== socket) return;
     if (!this.#answered) {
       this.#answered = true;
       this.#events.onHealthy?.();
@@ -307,12 +314,15 @@ export class Connection {
     if (this.#closing && this.pending === 0) this.#shutdown();
   }
 
-  #read(chunk: Buffer): void {
+  #read(chunk: Buffer, socket: Duplex | null): void {
     const codec = this.#codec;
     codec.feed(chunk);
     for (let frame = codec.next(); frame !== undefined; frame = codec.next()) {
       const head = this.#head();
       if (codec.accept(head, frame) === Fold.DONE) this.#completeHead(head);
+      // Completing a request may have failed the connection (a refused login): what is left
+      // of this chunk belongs to a socket that is gone.
+      if (this.#socket !== socket) return;
     }
   }
 
@@ -347,18 +357,35 @@ export class Connection {
         this.#fail(Rc.TIMEOUT, new MemcachedError(Rc.TIMEOUT, `no reply within ${this.#opts.timeoutMs} ms`));
       }
     }
-    // Unsent requests past their deadline leave quietly: nothing of them reached the server.
-    for (let req = this.#unsent.peek(); req !== undefined && now >= req.deadline; req = this.#unsent.peek()) {
-      this.#unsent.shift();
-      settle(req, Rc.TIMEOUT, 'not sent within the timeout');
-    }
     const next = Math.min(
       this.#state === 'connecting' ? this.#connectDeadline : Infinity,
       this.#written.peek()?.deadline ?? Infinity,
-      this.#unsent.peek()?.deadline ?? Infinity,
+      this.#expireUnsent(now),
     );
     if (next !== Infinity) this.#armTimer(next);
     if (this.#closing && this.pending === 0) this.#shutdown();
+  }
+
+  /**
+   * Unsent requests past their deadline leave quietly: nothing of them reached the server. All
+   * are looked at, not only the oldest: a request rerouted from a failed connection keeps its
+   * own, earlier deadline behind newer ones. Returns the earliest deadline left.
+   */
+  #expireUnsent(now: number): number {
+    if (this.#unsent.length === 0 || (this.#unsent.peek()!.deadline > now && !this.#adopted)) {
+      return this.#unsent.peek()?.deadline ?? Infinity;
+    }
+    let earliest = Infinity;
+    for (const req of this.#unsent.drain()) {
+      if (now >= req.deadline) {
+        settle(req, Rc.TIMEOUT, 'not sent within the timeout');
+      } else {
+        this.#unsent.push(req);
+        earliest = Math.min(earliest, req.deadline);
+      }
+    }
+    this.#adopted = false;
+    return earliest;
   }
 
   /**

@@ -10,7 +10,7 @@ import { afterEach, beforeEach, describe, it, mock } from 'node:test';
 import { Connection, socketErrorRc } from '../../src/memcache/connection.js';
 import type { ConnectionEvents, ConnectionOptions, PendingRequest, Protocol } from '../../src/memcache/connection.js';
 import type { Command, Outcome } from '../../src/memcache/protocol/command.js';
-import { Rc } from '../../src/util/errors.js';
+import { MemcachedError, Rc } from '../../src/util/errors.js';
 import { flagsExtras, parseRequests, response } from '../support/binary-packets.js';
 import { MemorySockets, settled } from '../support/memory-socket.js';
 import type { MemorySocket } from '../support/memory-socket.js';
@@ -891,11 +891,11 @@ describe('Connection (binary): SASL', () => {
     });
   }
 
-  it('the text protocol ignores SASL settings and sends the request at once', async () => {
-    const h = harness('text', { sasl });
-    h.send(getCmd('a'));
-    await settled();
-    assert.equal(h.net.last.sent.toString(), 'get a\r\n');
+  it('SASL with the text protocol is refused when the connection is made, not silently skipped', () => {
+    assert.throws(
+      () => harness('text', { sasl }),
+      (err: unknown) => err instanceof MemcachedError && err.rc === Rc.INVALID_ARGUMENTS && /SASL needs the binary protocol/.test(err.message),
+    );
   });
 });
 
