@@ -68,6 +68,8 @@ export interface ConnectionEvents {
 
 export interface PendingRequest {
   readonly cmd: Command;
+  /** The bytes that place the request on a server, kept so the owner can reroute it unsent; none for multi-key commands. */
+  route?: Buffer;
   opaque: number;
   deadline: number;
   out: Outcome;
