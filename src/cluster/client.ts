@@ -9,8 +9,9 @@
 
 import { MemcachedError, Rc, rcText } from '../util/errors.js';
 import { keyBytes } from '../util/keys.js';
-import type { Protocol, SaslCredentials, SocketFactory, TlsSettings } from '../memcache/connection.js';
+import type { SaslCredentials, SocketFactory, TlsSettings } from '../memcache/connection.js';
 import type { Command, Item, Outcome, StoreMode } from '../memcache/protocol/command.js';
+import type { Protocol } from '../memcache/protocol/wire-codec.js';
 import { checkCas, checkFlags, checkKeyPrefix, checkTtl, toUint64 } from '../util/request-rules.js';
 import { CLIENT_DEFAULTS } from './defaults.js';
 import type { DistributionName, HashName } from './names.js';
@@ -25,7 +26,7 @@ export { CLIENT_DEFAULTS } from './defaults.js';
 export interface ClientOptions {
   /** `host[:port][/?weight]`, `[ipv6]:port`, `/path/to/socket`, or parsed addresses. Order matters for placement. */
   servers: ReadonlyArray<string | ServerAddress>;
-  /** Default 'binary' (as the C module). */
+  /** Default 'binary' (as the C module); 'text' for the ASCII protocol, 'meta' for memcached's meta commands. */
   protocol?: Protocol;
   /** Default 'consistent' (ketama as libmemcached computes it). */
   distribution?: DistributionName;

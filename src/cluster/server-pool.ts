@@ -9,8 +9,9 @@
 
 import { channel } from 'node:diagnostics_channel';
 import { Rc } from '../util/errors.js';
-import { Connection, settle, type Address, type PendingRequest, type Protocol, type SaslCredentials, type SocketFactory, type TlsSettings } from '../memcache/connection.js';
+import { Connection, settle, type Address, type ConnectionOptions, type PendingRequest, type SaslCredentials, type SocketFactory, type TlsSettings } from '../memcache/connection.js';
 import type { Command, Outcome } from '../memcache/protocol/command.js';
+import type { Protocol } from '../memcache/protocol/wire-codec.js';
 import { ServerHealth, type HealthPolicy } from './health.js';
 import type { ServerSpec } from './names.js';
 import { Router, type RouterOptions } from './router.js';
@@ -82,7 +83,8 @@ export class ServerPool {
       conn: new Connection(
         {
           address: toConnectAddress(address),
-          protocol: o.protocol,
+          // Until connection.ts takes wire-codec.ts's Protocol (with 'meta'), its own union is narrower.
+          protocol: o.protocol as ConnectionOptions['protocol'],
           connectTimeoutMs: o.connectTimeoutMs,
           timeoutMs: o.timeoutMs,
           maxQueue: o.maxQueuePerServer,
