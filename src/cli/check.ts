@@ -1,4 +1,5 @@
-// `res-memcached check`: every server's reachability, version, items and hit ratio.
+// `res-memcached check`: every server's reachability, version, items and hit ratio, and the
+// protocol they were asked in.
 
 import { Client } from '../cluster/client.js';
 import { clientOptionsFromSettings } from '../daemon/client-options.js';
@@ -32,6 +33,7 @@ export async function runCheck(configPath: string | undefined, io: Io): Promise<
       rows.push([v.server, 'up', v.value ?? '?', st['curr_items'] ?? '?', ratio]);
     });
     io.out(formatTable(rows));
+    io.out(`protocol: ${client.protocol}\n`);
     return down > 0 ? 1 : 0;
   } finally {
     await client.close();

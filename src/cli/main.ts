@@ -100,7 +100,8 @@ hash_with_prefix). Nothing is sent to any server.
   check: `Usage: res-memcached check [--config PATH]
 
 Connects to every server= of the config and prints, per server: reachable or not, version,
-items, and get hit ratio. Exit 1 if any server is down.
+items, and get hit ratio; then the protocol (protocol=) they were asked in. Exit 1 if any
+server is down.
 `,
   serve: `Usage: res-memcached [serve] [--config PATH] [--log-level LEVEL]
 

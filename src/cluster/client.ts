@@ -1,31 +1,32 @@
-// The public memcached client (SPEC §5): keys → server (libmemcached's placement), one lazily
-// opened, pipelined connection per server, failure policy, and the result codes of libmemcached.
+// The public memcached client: keys and their prefix, operations as Commands, outcomes as values
+// or libmemcached's result codes. The servers, placement, failure policy and connections are the
+// ServerPool's (server-pool.ts).
 //
 // Every operation resolves with its value or rejects with a MemcachedError whose `rc` is the
 // libmemcached code (`code` its name): add on an existing key rejects with 14 NOTSTORED, delete
 // of a missing key with 16 NOTFOUND, and so on, identical for both protocols. A get miss is not
 // an error: it resolves null.
 
-import { channel } from 'node:diagnostics_channel';
 import { MemcachedError, Rc, rcText } from '../util/errors.js';
 import { keyBytes } from '../util/keys.js';
-import { Connection, settle, type Address, type PendingRequest, type Protocol, type SaslCredentials, type SocketFactory, type TlsSettings } from '../memcache/connection.js';
+import type { SaslCredentials, SocketFactory, TlsSettings } from '../memcache/connection.js';
 import type { Command, Item, Outcome, StoreMode } from '../memcache/protocol/command.js';
+import type { Protocol } from '../memcache/protocol/wire-codec.js';
 import { checkCas, checkFlags, checkKeyPrefix, checkTtl, toUint64 } from '../util/request-rules.js';
 import { CLIENT_DEFAULTS } from './defaults.js';
-import { ServerHealth } from './health.js';
-import type { DistributionName, HashName, ServerSpec } from './names.js';
-import { Router, type RouterOptions } from './router.js';
+import type { DistributionName, HashName } from './names.js';
 import { DEFAULT_PORT, parseServerAddress, type ServerAddress } from './server-address.js';
+import { ServerPool, type RequestObserver } from './server-pool.js';
 
 export type { Item } from '../memcache/protocol/command.js';
 export type { ServerAddress } from './server-address.js';
+export type { RequestObserver, ServerEvent } from './server-pool.js';
 export { CLIENT_DEFAULTS } from './defaults.js';
 
 export interface ClientOptions {
   /** `host[:port][/?weight]`, `[ipv6]:port`, `/path/to/socket`, or parsed addresses. Order matters for placement. */
   servers: ReadonlyArray<string | ServerAddress>;
-  /** Default 'binary' (as the C module). */
+  /** Default 'binary' (as the C module); 'text' for the ASCII protocol, 'meta' for memcached's meta commands. */
   protocol?: Protocol;
   /** Default 'consistent' (ketama as libmemcached computes it). */
   distribution?: DistributionName;
@@ -87,48 +88,13 @@ export interface ServerResult<T> {
   value?: T;
 }
 
-/** Published on `res-memcached:server` when a server's health changes. */
-export interface ServerEvent {
-  server: string;
-  event: 'failure' | 'ejected' | 'revived' | 'recovered';
-  rc?: number;
-  message?: string;
-  failures?: number;
-}
-
-/**
- * Told of every request the Client routes to a server (for metrics). Set with
- * Client.observeRequests; without one the request path reads no clock.
- */
-export interface RequestObserver {
-  /** The request settled with `rc` after `ms`, queued to settled. */
-  completed(serverIndex: number, rc: number, ms: number): void;
-  /** Answered at once with the server's health code (47, 35), never sent. */
-  refused(serverIndex: number): void;
-}
-
-const serverChannel = channel('res-memcached:server');
-
 const MAX_KEYS_PER_GET = 100;
 
-interface Server {
-  readonly index: number;
-  readonly address: ServerAddress;
-  readonly health: ServerHealth;
-  readonly conn: Connection;
-  probe: NodeJS.Timeout | null;
-}
-
 export class Client {
-  readonly #servers: Server[];
+  readonly #pool: ServerPool;
   readonly #prefix: Buffer;
   readonly #hashWithPrefix: boolean;
   readonly #protocol: Protocol;
-  readonly #routerOptions: RouterOptions;
-  readonly #specs: ServerSpec[];
-  #router: Router;
-  #closed = false;
-  #observer: RequestObserver | null = null;
 
   constructor(options: ClientOptions) {
     const o = { ...CLIENT_DEFAULTS, ...stripUndefined(options) };
@@ -139,52 +105,39 @@ export class Client {
     const addresses = o.servers.map((s) => (typeof s === 'string' ? parseServerAddress(s) : s));
     // The port libmemcached records for a socket decides its point names (router.ts continuumPointString).
     const socketPort = o.socketPointNames === 'path:0' ? 0 : DEFAULT_PORT;
-    this.#specs = addresses.map((a) => ({ host: a.host, port: a.kind === 'unix' ? socketPort : a.port, weight: Math.max(1, a.weight) }));
-    const weightsGiven = this.#specs.some((s) => s.weight > 1);
+    const specs = addresses.map((a) => ({ host: a.host, port: a.kind === 'unix' ? socketPort : a.port, weight: Math.max(1, a.weight) }));
+    const weightsGiven = specs.some((s) => s.weight > 1);
     const distribution = o.distribution;
-    this.#routerOptions = {
-      distribution: distribution === 'modula' ? 'modula' : distribution === 'ketama_spy' ? 'spy' : 'consistent',
-      // libmemcached turns on weighted ketama when weighted servers join a consistent
-      // distribution (src/libmemcached/hosts.cc server_add); ketama_weighted always is.
-      weighted: distribution === 'ketama_weighted' || (distribution !== 'modula' && weightsGiven),
-      keyHash: o.hash ?? (distribution === 'ketama_weighted' ? 'md5' : 'default'),
-      ...(o.continuumHash === undefined ? {} : { pointHash: o.continuumHash }),
-    };
-    this.#router = new Router(this.#specs, this.#routerOptions);
-    const policy = { retryTimeoutMs: o.retryTimeoutMs, failureLimit: Math.max(1, o.serverFailureLimit), removeFailed: o.removeFailedServers };
-    this.#servers = addresses.map((address, index) => ({
-      index,
-      address,
-      health: new ServerHealth(policy),
-      probe: null,
-      conn: new Connection(
-        {
-          address: toConnectAddress(address),
-          protocol: o.protocol,
-          connectTimeoutMs: o.connectTimeoutMs,
-          timeoutMs: o.timeoutMs,
-          maxQueue: o.maxQueuePerServer,
-          tls: o.tls ?? null,
-          sasl: o.sasl ?? null,
-          ...(o.socketFactory ? { socketFactory: o.socketFactory } : {}),
-        },
-        {
-          // The connection reports only after the servers list exists, so indexing it is safe.
-          onHealthy: () => this.#onHealthy(this.#servers[index]!),
-          onFailure: (rc, error, unsent) => this.#onFailure(this.#servers[index]!, rc, error, unsent),
-        },
-      ),
-    }));
+    this.#pool = new ServerPool({
+      addresses,
+      specs,
+      router: {
+        distribution: distribution === 'modula' ? 'modula' : distribution === 'ketama_spy' ? 'spy' : 'consistent',
+        // libmemcached turns on weighted ketama when weighted servers join a consistent
+        // distribution (src/libmemcached/hosts.cc server_add); ketama_weighted always is.
+        weighted: distribution === 'ketama_weighted' || (distribution !== 'modula' && weightsGiven),
+        keyHash: o.hash ?? (distribution === 'ketama_weighted' ? 'md5' : 'default'),
+        ...(o.continuumHash === undefined ? {} : { pointHash: o.continuumHash }),
+      },
+      health: { retryTimeoutMs: o.retryTimeoutMs, failureLimit: Math.max(1, o.serverFailureLimit), removeFailed: o.removeFailedServers },
+      protocol: o.protocol,
+      connectTimeoutMs: o.connectTimeoutMs,
+      timeoutMs: o.timeoutMs,
+      maxQueuePerServer: o.maxQueuePerServer,
+      tls: o.tls ?? null,
+      sasl: o.sasl ?? null,
+      socketFactory: o.socketFactory,
+    });
   }
 
   /** Reports each request's server, code and latency to `observer` (null: stop). */
   observeRequests(observer: RequestObserver | null): void {
-    this.#observer = observer;
+    this.#pool.observeRequests(observer);
   }
 
   /** The servers in placement order, as given. */
   get servers(): readonly ServerAddress[] {
-    return this.#servers.map((s) => s.address);
+    return this.#pool.addresses;
   }
 
   get protocol(): Protocol {
@@ -193,15 +146,12 @@ export class Client {
 
   /** Requests accepted and not yet answered, over all servers (bounded by the timeouts). */
   get pendingRequests(): number {
-    let n = 0;
-    for (const s of this.#servers) n += s.conn.pending;
-    return n;
+    return this.#pool.pendingRequests;
   }
 
   /** Each server's health now: 'up', 'disabled' (failed, retried after the interval) or 'ejected'. */
   health(): Array<{ server: string; state: 'up' | 'disabled' | 'ejected'; failures: number }> {
-    const now = Date.now();
-    return this.#servers.map((s) => ({ server: s.address.text, state: s.health.state(now), failures: s.health.failures }));
+    return this.#pool.health();
   }
 
   // ---- reading ----
@@ -217,13 +167,14 @@ export class Client {
 
   /** Fetches many keys with one request per server; misses are absent from the map. */
   async getMulti<K extends string | Buffer>(keys: readonly K[]): Promise<Map<K, Item>> {
-    const groups = new Map<number, { wire: Buffer[]; original: K[] }>();
+    const groups = new Map<number, { wire: Buffer[]; route: Buffer[]; original: K[] }>();
     for (const key of keys) {
       const { wire, route } = this.#key(key);
-      const index = this.#pick(route);
+      const index = this.#pool.pick(route);
       let group = groups.get(index);
-      if (group === undefined) groups.set(index, (group = { wire: [], original: [] }));
+      if (group === undefined) groups.set(index, (group = { wire: [], route: [], original: [] }));
       group.wire.push(wire);
+      group.route.push(route);
       group.original.push(key);
     }
     const result = new Map<K, Item>();
@@ -232,8 +183,10 @@ export class Client {
       for (let i = 0; i < group.wire.length; i += MAX_KEYS_PER_GET) {
         const wire = group.wire.slice(i, i + MAX_KEYS_PER_GET);
         const original = group.original.slice(i, i + MAX_KEYS_PER_GET);
+        // A lone key can follow its placement to another server; a batch fails with its server.
+        const route = wire.length === 1 ? group.route[i] : undefined;
         work.push(
-          this.#send(index, { op: 'get', keys: wire, withCas: true }).then((out) => {
+          this.#pool.request(index, { op: 'get', keys: wire, withCas: true }, route, asIs).then((out) => {
             if (out.rc !== Rc.SUCCESS) throw errorOf(out);
             out.items?.forEach((item, slot) => {
               if (item !== undefined) result.set(original[slot]!, item);
@@ -345,18 +298,13 @@ export class Client {
   /** The server (as written in its `server=` line or options) that `key` maps to now; null if none is live. */
   locate(key: string | Buffer): string | null {
     const { route } = this.#key(key);
-    const index = this.#pick(route);
-    return index < 0 ? null : this.#servers[index]!.address.text;
+    const index = this.#pool.pick(route);
+    return index < 0 ? null : this.#pool.name(index);
   }
 
   /** Answers what is in flight, then closes every connection. */
-  async close(): Promise<void> {
-    this.#closed = true;
-    for (const s of this.#servers) {
-      if (s.probe !== null) clearTimeout(s.probe);
-      s.probe = null;
-    }
-    await Promise.all(this.#servers.map((s) => s.conn.close()));
+  close(): Promise<void> {
+    return this.#pool.close();
   }
 
   // ---- internals ----
@@ -369,11 +317,6 @@ export class Client {
     return { wire, route: this.#hashWithPrefix ? wire : raw };
   }
 
-  #pick(route: Buffer): number {
-    if (this.#servers.length === 1) return this.#servers[0]!.health.ejected ? -1 : 0;
-    return this.#router.indexFor(route);
-  }
-
   #single<T>(key: string | Buffer, make: (wire: Buffer) => Command, finish: (out: Outcome) => T): Promise<T> {
     let k: { wire: Buffer; route: Buffer };
     try {
@@ -381,43 +324,7 @@ export class Client {
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.#request(this.#pick(k.route), make(k.wire), finish);
-  }
-
-  #send(index: number, cmd: Command): Promise<Outcome> {
-    return this.#request(index, cmd, asIs);
-  }
-
-  /**
-   * Sends `cmd` and settles with `finish(outcome)` (or its throw): one promise per request, the
-   * hot path of every operation.
-   */
-  #request<T>(index: number, cmd: Command, finish: (out: Outcome) => T): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      const settleWith = (out: Outcome): void => {
-        try {
-          resolve(finish(out));
-        } catch (err) {
-          reject(err);
-        }
-      };
-      if (this.#closed) return settleWith({ rc: Rc.CONNECTION_FAILURE, text: 'client is closed' });
-      if (index < 0) return settleWith({ rc: this.#servers.length === 0 ? Rc.NO_SERVERS : Rc.SERVER_MARKED_DEAD });
-      const server = this.#servers[index]!;
-      const refusal = server.health.admitNow();
-      const observer = this.#observer;
-      if (refusal !== Rc.SUCCESS) {
-        observer?.refused(index);
-        return settleWith({ rc: refusal });
-      }
-      if (observer === null) return server.conn.enqueue({ cmd, opaque: 0, deadline: 0, out: { rc: Rc.SUCCESS }, resolve: settleWith });
-      const started = performance.now();
-      const observed = (out: Outcome): void => {
-        observer.completed(index, out.rc, performance.now() - started);
-        settleWith(out);
-      };
-      server.conn.enqueue({ cmd, opaque: 0, deadline: 0, out: { rc: Rc.SUCCESS }, resolve: observed });
-    });
+    return this.#pool.request(this.#pool.pick(k.route), make(k.wire), k.route, finish);
   }
 
   #store(mode: StoreMode, key: string | Buffer, value: string | Buffer, options: StoreOptions | undefined, cas?: bigint): Promise<void> {
@@ -438,19 +345,20 @@ export class Client {
     const initial = options?.initial === undefined ? undefined : toUint64(options.initial, 'initial');
     const ttl = checkTtl(options?.ttl ?? 0);
     const k = this.#key(key);
-    const index = this.#pick(k.route);
-    if (initial !== undefined && this.#protocol === 'text') return this.#counterWithInitialText(index, op, k.wire, d, initial, ttl);
+    const index = this.#pool.pick(k.route);
+    if (initial !== undefined && this.#protocol === 'text') return this.#counterWithInitialText(index, op, k, d, initial, ttl);
     const cmd: Command = initial === undefined ? { op, key: k.wire, delta: d } : { op, key: k.wire, delta: d, initial, ttl };
-    return this.#request(index, cmd, counterValue);
+    return this.#pool.request(index, cmd, k.route, counterValue);
   }
 
   /** The text protocol cannot create a counter: incr, else add, else (lost a race) incr again. */
-  async #counterWithInitialText(index: number, op: 'incr' | 'decr', key: Buffer, delta: bigint, initial: bigint, ttl: number): Promise<bigint> {
+  async #counterWithInitialText(index: number, op: 'incr' | 'decr', k: { wire: Buffer; route: Buffer }, delta: bigint, initial: bigint, ttl: number): Promise<bigint> {
+    const key = k.wire;
     for (let attempt = 0; attempt < 3; attempt++) {
-      const out = await this.#send(index, { op, key, delta });
+      const out = await this.#pool.request(index, { op, key, delta }, k.route, asIs);
       if (out.rc === Rc.SUCCESS) return out.number!;
       if (out.rc !== Rc.NOTFOUND) throw errorOf(out);
-      const added = await this.#send(index, { op: 'store', mode: 'add', key, value: Buffer.from(initial.toString(), 'latin1'), flags: 0, ttl });
+      const added = await this.#pool.request(index, { op: 'store', mode: 'add', key, value: Buffer.from(initial.toString(), 'latin1'), flags: 0, ttl }, k.route, asIs);
       if (added.rc === Rc.SUCCESS) return initial;
       if (added.rc !== Rc.NOTSTORED) throw errorOf(added);
     }
@@ -458,77 +366,15 @@ export class Client {
   }
 
   async #everyServer(cmd: Command): Promise<Array<{ server: string; rc: number; error?: string; out?: Outcome }>> {
+    const pool = this.#pool;
     return Promise.all(
-      this.#servers.map(async (s, index) => {
-        const out = await this.#send(index, cmd);
-        if (out.rc === Rc.SUCCESS) return { server: s.address.text, rc: out.rc, out };
-        return { server: s.address.text, rc: out.rc, error: out.text ?? rcText(out.rc) };
+      pool.addresses.map(async ({ text: server }, index) => {
+        const out = await pool.request(index, cmd, undefined, asIs);
+        if (out.rc === Rc.SUCCESS) return { server, rc: out.rc, out };
+        return { server, rc: out.rc, error: out.text ?? rcText(out.rc) };
       }),
     );
   }
-
-  #onHealthy(server: Server): void {
-    const wasFailing = server.health.failures > 0;
-    if (server.health.onSuccess()) {
-      this.#rebuildRouter();
-      publish({ server: server.address.text, event: 'revived' });
-    } else if (wasFailing) {
-      publish({ server: server.address.text, event: 'recovered' });
-    }
-  }
-
-  #onFailure(server: Server, rc: number, error: Error, unsent: PendingRequest[]): void {
-    const ejected = server.health.onFailure(Date.now());
-    publish({ server: server.address.text, event: 'failure', rc, message: error.message, failures: server.health.failures });
-    if (ejected) {
-      this.#rebuildRouter();
-      publish({ server: server.address.text, event: 'ejected', rc, failures: server.health.failures });
-      this.#scheduleProbe(server);
-    } else if (server.health.ejected) {
-      this.#scheduleProbe(server);
-    }
-    for (const req of unsent) {
-      // Never written: with the server ejected its keys have a new home, so nothing is lost.
-      const target = ejected ? this.#rerouteTarget(req.cmd) : -1;
-      if (target >= 0 && target !== server.index && this.#servers[target]!.health.admitNow() === Rc.SUCCESS) {
-        this.#servers[target]!.conn.enqueue(req);
-      } else {
-        settle(req, rc, error.message);
-      }
-    }
-  }
-
-  /** The new server for a single-key command; -1 for others (they fail with the server's code). */
-  #rerouteTarget(cmd: Command): number {
-    const wire = cmd.op === 'get' ? (cmd.keys.length === 1 ? cmd.keys[0] : undefined) : 'key' in cmd ? cmd.key : undefined;
-    if (wire === undefined) return -1;
-    const route = this.#hashWithPrefix || this.#prefix.length === 0 ? wire : wire.subarray(this.#prefix.length);
-    return this.#pick(route);
-  }
-
-  #rebuildRouter(): void {
-    const live = this.#servers.map((s) => !s.health.ejected);
-    this.#router = live.every(Boolean) ? new Router(this.#specs, this.#routerOptions) : new Router(this.#specs, this.#routerOptions, live);
-  }
-
-  /** An ejected server gets no traffic, so it is probed with `version` every retry interval. */
-  #scheduleProbe(server: Server): void {
-    if (this.#closed || server.probe !== null) return;
-    const delay = Math.max(0, server.health.retryAt - Date.now());
-    server.probe = setTimeout(() => {
-      server.probe = null;
-      if (this.#closed) return;
-      // The probe bypasses admit(): it is the retry.
-      void server.conn.send({ op: 'version' }).then((out) => {
-        if (out.rc !== Rc.SUCCESS && server.health.ejected) this.#scheduleProbe(server);
-      });
-    }, delay);
-    server.probe.unref();
-  }
-}
-
-function publish(event: ServerEvent): void {
-  if (serverChannel.hasSubscribers) serverChannel.publish(event);
 }
 
 function firstItem(out: Outcome): Item | null {
@@ -552,10 +398,6 @@ function expectSuccess(out: Outcome): void {
 function errorOf(out: Outcome): MemcachedError {
   const message = out.text ? `${rcText(out.rc)}: ${out.text}` : rcText(out.rc);
   return new MemcachedError(out.rc, message, out.text === undefined ? undefined : { serverText: out.text });
-}
-
-function toConnectAddress(a: ServerAddress): Address {
-  return a.kind === 'unix' ? { kind: 'unix', path: a.host } : { kind: 'tcp', host: a.host, port: a.port };
 }
 
 function stripUndefined<T extends object>(o: T): T {

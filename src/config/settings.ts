@@ -1,8 +1,8 @@
 // memcached.conf → typed, validated Settings (SPEC §4).
 //
 // [general] keeps every key the C module res_memcached read (ttl, binary_proto, hash, keyprefix,
-// server) with the same meaning, and adds the client library's knobs; [agi] configures the
-// FastAGI listener. Keys and section names match case-insensitively, as in Asterisk.
+// server) with the same meaning, and adds the client library's knobs (protocol= names the wire
+// protocol; binary_proto= stays as its yes/no spelling); [agi] configures the FastAGI listener. Keys and section names match case-insensitively, as in Asterisk.
 //
 // Rules: a bad value is a ConfigError naming its file and line; an unknown key or section, a
 // repeated single-valued key (the last one wins) and an empty value (the default is used) are
@@ -17,6 +17,7 @@ import { ConfigError, parseConfigFile, sectionsNamed, type ConfigEntry, type Par
 import { CidrError, isLoopback, parseCidr, parseIp, type Cidr } from './cidr.js';
 
 import { CLIENT_DEFAULTS } from '../cluster/defaults.js';
+import type { Protocol } from '../memcache/protocol/wire-codec.js';
 import { MemcachedError } from '../util/errors.js';
 import { checkKeyPrefix, MAX_EXPTIME as MAX_TTL, MAX_KEY_PREFIX_BYTES } from '../util/request-rules.js';
 export { MAX_EXPTIME as MAX_TTL, MAX_KEY_PREFIX_BYTES } from '../util/request-rules.js';
@@ -128,6 +129,9 @@ export interface AmiSettings {
 
 export interface Settings {
   ttl: number;
+  /** protocol=, or binary_proto= (yes: binary, no: text); default binary. */
+  protocol: Protocol;
+  /** protocol === 'binary' (the C module's binary_proto=). */
   binaryProto: boolean;
   hash: HashName;
   /** Hash of the consistent continuum's points (continuum_hash=; empty: `hash`). */
@@ -174,6 +178,7 @@ export interface Settings {
 export const CONFIG_DEFAULTS = {
   general: {
     ttl: 0,
+    protocol: CLIENT_DEFAULTS.protocol,
     binary_proto: true,
     /** md5 when distribution=ketama_weighted and no hash= is given. */
     hash: 'default',
@@ -239,7 +244,7 @@ export const CONFIG_DEFAULTS = {
 export const MEMCACHED_MAX_KEY = 250;
 
 const GENERAL_KEYS = new Set([
-  'ttl', 'binary_proto', 'hash', 'keyprefix', 'server', 'distribution', 'hash_with_prefix',
+  'ttl', 'protocol', 'binary_proto', 'hash', 'keyprefix', 'server', 'distribution', 'hash_with_prefix',
   'continuum_hash', 'socket_point_names',
   'connect_timeout', 'timeout', 'retry_timeout', 'server_failure_limit', 'remove_failed_servers',
   'max_key_length', 'max_value_length', 'counter_ttl', 'result_format', 'node_id', 'lease_ttl', 'sasl_username',
@@ -272,7 +277,7 @@ export function settingsFromConfig(parsed: ParsedConfig): Settings {
   const ami = new SectionReader(parsed, 'ami', AMI_KEYS, new Set(), warnings);
   const http = new SectionReader(parsed, 'http', HTTP_KEYS, new Set(), warnings);
 
-  const binaryProto = general.bool('binary_proto', CONFIG_DEFAULTS.general.binary_proto);
+  const protocol = readProtocol(general);
   const distribution = general.choice('distribution', CONFIG_DEFAULTS.general.distribution, DISTRIBUTIONS);
   const keyPrefix = readKeyPrefix(general);
   const maxKeyLength = general.int('max_key_length', CONFIG_DEFAULTS.general.max_key_length, 1, MEMCACHED_MAX_KEY);
@@ -282,7 +287,8 @@ export function settingsFromConfig(parsed: ParsedConfig): Settings {
 
   const settings: Settings = {
     ttl,
-    binaryProto,
+    protocol: protocol.name,
+    binaryProto: protocol.name === 'binary',
     hash,
     continuumHash: readContinuumHash(general, hash),
     socketPointNames: general.choice('socket_point_names', CONFIG_DEFAULTS.general.socket_point_names, ['path', 'path:0'] as const),
@@ -304,7 +310,7 @@ export function settingsFromConfig(parsed: ParsedConfig): Settings {
     leaseTtl: general.int('lease_ttl', CONFIG_DEFAULTS.general.lease_ttl, 1, 2_592_000),
     embeddedMaxBytes: general.int('embedded_max_memory', CONFIG_DEFAULTS.general.embedded_max_memory, 1, 1_048_576) * 1_048_576,
     embeddedSnapshot: readSnapshot(general),
-    sasl: readSasl(general, binaryProto),
+    sasl: readSasl(general, protocol),
     tls: readTls(general),
     agi: readAgi(agi),
     http: readHttp(http),
@@ -606,7 +612,29 @@ function warnDuplicateServers(servers: readonly ServerAddress[], warnings: Confi
   }
 }
 
-function readSasl(general: SectionReader, binaryProto: boolean): Settings['sasl'] {
+const PROTOCOLS: readonly Protocol[] = ['binary', 'text', 'meta'];
+
+/**
+ * protocol=, or the C module's binary_proto= (yes: binary, no: text). Both may be given if they
+ * agree; when they do not, neither line can be trusted to be the one meant.
+ */
+function readProtocol(general: SectionReader): { name: Protocol; at: ConfigEntry | undefined } {
+  const binaryProto = general.bool('binary_proto', CONFIG_DEFAULTS.general.binary_proto);
+  const legacy = general.text('binary_proto');
+  const implied: Protocol = binaryProto ? 'binary' : 'text';
+  const name = general.choice('protocol', implied, PROTOCOLS);
+  const entry = general.text('protocol');
+  if (entry !== undefined && legacy !== undefined && name !== implied) {
+    throw new ConfigError(
+      entry.file,
+      entry.line,
+      `protocol=${entry.value} disagrees with binary_proto=${legacy.value} at ${legacy.file}:${legacy.line} (which means protocol=${implied}); keep one of the two lines`,
+    );
+  }
+  return { name, at: entry ?? legacy };
+}
+
+function readSasl(general: SectionReader, protocol: { name: Protocol; at: ConfigEntry | undefined }): Settings['sasl'] {
   const username = general.text('sasl_username');
   const password = general.text('sasl_password');
   if (!username && !password) return null;
@@ -614,8 +642,12 @@ function readSasl(general: SectionReader, binaryProto: boolean): Settings['sasl'
     const given = (username ?? password) as ConfigEntry;
     throw new ConfigError(given.file, given.line, 'SASL needs both sasl_username= and sasl_password=');
   }
-  // memcached speaks SASL only in the binary protocol.
-  if (!binaryProto) throw new ConfigError(username.file, username.line, 'SASL needs binary_proto=yes (memcached has no SASL in the text protocol)');
+  // memcached speaks SASL only in the binary protocol (the connection authenticates only there:
+  // src/memcache/connection.ts), so SASL over text or meta would silently go unauthenticated.
+  if (protocol.name !== 'binary') {
+    const at = protocol.at === undefined ? '' : ` (${protocol.at.key}=${protocol.at.value} at ${protocol.at.file}:${protocol.at.line})`;
+    throw new ConfigError(username.file, username.line, `SASL needs the binary protocol: protocol=binary or binary_proto=yes; memcached has no SASL in the ${protocol.name} protocol${at}`);
+  }
   return { username: username.value, password: password.value };
 }
 

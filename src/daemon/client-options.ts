@@ -9,7 +9,7 @@ import type { TlsSettings } from '../memcache/connection.js';
 export function clientOptionsFromSettings(settings: Settings): ClientOptions {
   return {
     servers: settings.servers.map((s) => ({ kind: s.kind, host: s.host, port: s.port, weight: s.weight, text: s.text })),
-    protocol: settings.binaryProto ? 'binary' : 'text',
+    protocol: settings.protocol,
     distribution: settings.distribution,
     hash: settings.hash,
     continuumHash: settings.continuumHash,

@@ -453,7 +453,7 @@ function describeBackend(g: Generation): object {
   return {
     backend: 'memcached',
     servers: s.servers.map((x) => x.text),
-    protocol: s.binaryProto ? 'binary' : 'text',
+    protocol: s.protocol,
     distribution: s.distribution,
     hash: s.hash,
     keyPrefix: s.keyPrefix,
@@ -474,7 +474,7 @@ function backendLine(g: Generation): string {
     const snapshot = g.snapshots === null ? 'not saved: embedded_snapshot=no' : `saved to ${g.snapshots.status.path}${s.embeddedSnapshot!.intervalMs > 0 ? ` every ${s.embeddedSnapshot!.intervalMs / 1000} s` : ''} and at stop`;
     return `no server= configured: serving from the embedded store (${Math.round(s.embeddedMaxBytes / 1_048_576)} MiB, ${snapshot})`;
   }
-  return `memcached: ${s.servers.map((x) => x.text).join(', ')} (${s.binaryProto ? 'binary' : 'text'} protocol, ${s.distribution})`;
+  return `memcached: ${s.servers.map((x) => x.text).join(', ')} (${s.protocol} protocol, ${s.distribution})`;
 }
 
 /**

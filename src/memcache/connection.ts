@@ -69,6 +69,8 @@ export interface ConnectionEvents {
 }
 
 export interface PendingRequest extends WireRequest {
+  /** The bytes that place the request on a server, kept so the owner can reroute it unsent; none for multi-key commands. */
+  route?: Buffer;
   deadline: number;
   resolve: (out: Outcome) => void;
 }

@@ -197,6 +197,10 @@ describe('check', () => {
       assert.match(rows[0]!, /SERVER\s+STATUS\s+VERSION\s+ITEMS\s+HIT RATIO/);
       assert.match(rows[1]!, new RegExp(`^${up[0]!.address}\\s+up\\s+1\\.\\d+\\.\\d+\\s+1\\s+50\\.0% \\(1/2\\)`));
       assert.match(rows[2]!, new RegExp(`^${up[1]!.address}\\s+up\\s+1\\.\\d+\\.\\d+\\s+0\\s+-`));
+      assert.equal(rows[3], 'protocol: binary');
+      const text = await run(['check', '--config', writeConfig('check-text.conf', `[general]\nprotocol=text\nserver=${up[0]!.address}\n`)]);
+      assert.equal(text.code, 0, text.stderr);
+      assert.match(text.stdout, /\nprotocol: text\n$/);
 
       const deadPort = await freePort();
       const conf2 = writeConfig('check-down.conf', `[general]\nserver=${up[0]!.address}\nserver=127.0.0.1:${deadPort}\n`);

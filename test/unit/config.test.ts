@@ -364,6 +364,7 @@ describe('settings', () => {
     const d = defaultSettings();
     assert.deepEqual(d, {
       ttl: 0,
+      protocol: 'binary',
       binaryProto: true,
       hash: 'default',
       continuumHash: 'default',
@@ -436,6 +437,8 @@ describe('settings', () => {
       for (const yes of ['yes', 'YES', 'true', 'on', '1', 'y', 't']) assert.equal(general(`binary_proto=${yes}`).binaryProto, true, yes);
       for (const no of ['no', 'No', 'false', 'off', '0', 'n', 'f']) assert.equal(general(`binary_proto=${no}`).binaryProto, false, no);
       throwsAt(() => general('binary_proto=maybe'), MAIN, 2, /binary_proto=maybe: expected yes or no/);
+      assert.equal(general('binary_proto=yes').protocol, 'binary');
+      assert.equal(general('binary_proto=no').protocol, 'text');
       assert.equal(general('hash_with_prefix=yes').hashWithPrefix, true);
       assert.equal(general('remove_failed_servers=on').removeFailedServers, true);
       throwsAt(() => general('remove_failed_servers=2'), MAIN, 2, /expected yes or no/);
@@ -579,12 +582,43 @@ describe('settings', () => {
       throwsAt(() => general('result_format=text'), MAIN, 2, /one of number, name/);
     });
 
+    it('protocol=: binary, text or meta; binary_proto= is its yes/no spelling, and the two must agree', () => {
+      for (const name of ['binary', 'text', 'meta'] as const) {
+        const s = general(`protocol=${name}`);
+        assert.equal(s.protocol, name);
+        assert.equal(s.binaryProto, name === 'binary');
+        assert.equal(clientOptionsFromSettings(s).protocol, name);
+      }
+      assert.equal(general('protocol=META').protocol, 'meta');
+      throwsAt(() => general('ttl=1', 'protocol=ascii'), MAIN, 3, /protocol=ascii: expected one of binary, text, meta/);
+      // Agreeing lines are fine, in either order.
+      assert.equal(general('binary_proto=no', 'protocol=text').protocol, 'text');
+      assert.equal(general('protocol=binary', 'binary_proto=yes').protocol, 'binary');
+      // Disagreeing ones name both lines: binary_proto=no means text, not meta.
+      throwsAt(() => general('binary_proto=no', 'ttl=1', 'protocol=meta'), MAIN, 4, new RegExp(`^protocol=meta disagrees with binary_proto=no at ${MAIN}:2 \\(which means protocol=text\\)`));
+      throwsAt(() => general('protocol=text', 'binary_proto=yes'), MAIN, 2, new RegExp(`binary_proto=yes at ${MAIN}:3`));
+      throwsAt(
+        () => settingsOf('[general]\nprotocol=binary\n#include "more.conf"\n', { '/etc/asterisk/more.conf': 'binary_proto=off\n' }),
+        MAIN,
+        2,
+        /binary_proto=off at \/etc\/asterisk\/more\.conf:1/,
+      );
+      // An empty protocol= falls back to binary_proto=, with a warning.
+      const empty = general('binary_proto=no', 'protocol=');
+      assert.equal(empty.protocol, 'text');
+      assert.deepEqual(empty.warnings.map((w) => [w.line, w.message]), [[3, 'protocol= is empty; using the default (text)']]);
+    });
+
     it('SASL: both names, binary protocol only', () => {
       assert.deepEqual(general('sasl_username=asterisk', 'sasl_password=s3cr;t').sasl, { username: 'asterisk', password: 's3cr' });
       assert.deepEqual(general('sasl_username=asterisk', 'sasl_password=s3c\\;r3t').sasl, { username: 'asterisk', password: 's3c;r3t' });
       throwsAt(() => general('sasl_username=asterisk'), MAIN, 2, /both sasl_username= and sasl_password=/);
       throwsAt(() => general('ttl=1', 'sasl_password=x'), MAIN, 3, /both/);
       throwsAt(() => general('binary_proto=no', 'sasl_username=u', 'sasl_password=p'), MAIN, 3, /binary_proto=yes/);
+      for (const name of ['text', 'meta']) {
+        throwsAt(() => general('sasl_username=u', 'sasl_password=p', `protocol=${name}`), MAIN, 2, new RegExp(`^SASL needs the binary protocol.* no SASL in the ${name} protocol \\(protocol=${name} at ${MAIN}:4\\)`));
+      }
+      assert.deepEqual(general('protocol=binary', 'sasl_username=u', 'sasl_password=p').sasl, { username: 'u', password: 'p' });
       assert.equal(general('sasl_username=', 'sasl_password=').sasl, null);
     });
 
