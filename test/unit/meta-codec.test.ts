@@ -127,7 +127,7 @@ describe('encodeMeta: exact request bytes', () => {
     assert.equal(bytesOf({ op: 'get', keys: [Buffer.from([0x61, 0x00, 0x62])], withCas: false }, 1), 'mg YQBi b v f O1\r\n');
     assert.equal(
       bytesOf({ op: 'store', mode: 'set', key: Buffer.from('a\tb'), value: wire('v'), flags: 0, ttl: 0 }, 2),
-      'ms YQli b 1 F0 T0 MS c O2\r\nv\r\n',
+      'ms YQli 1 b F0 T0 MS c O2\r\nv\r\n',
     );
     assert.equal(bytesOf({ op: 'delete', key: Buffer.from('a\nb') }, 3), 'md YQpi b O3\r\n');
     assert.equal(bytesOf({ op: 'incr', key: Buffer.from('a\rb'), delta: 1n }, 4), 'ma YQ1i b MI D1 v O4\r\n');

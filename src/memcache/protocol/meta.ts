@@ -67,14 +67,19 @@ export function needsBase64(key: Buffer): boolean {
   return false;
 }
 
-/** Writes the key token, and ` b` when it is base64. */
+/** Writes the key token, and ` b` right after it when it is base64 (mg, md, ma). */
 function writeKey(w: ByteWriter, key: Buffer): void {
+  if (writeKeyToken(w, key)) w.latin1(' b');
+}
+
+/** Writes the key token; true when it is base64 and the request needs the `b` flag. */
+function writeKeyToken(w: ByteWriter, key: Buffer): boolean {
   if (needsBase64(key)) {
     w.latin1(key.toString('base64'));
-    w.latin1(' b');
-  } else {
-    w.bytes(key);
+    return true;
   }
+  w.bytes(key);
+  return false;
 }
 
 const MODE: Record<StoreMode, string> = {
@@ -113,9 +118,13 @@ export function encodeMeta(cmd: Command, opaque: number, w: ByteWriter): void {
     }
     case 'store': {
       w.latin1('ms ');
-      writeKey(w, cmd.key);
+      // The data length must be the token after the key (proto_text.c process_mset_command),
+      // so `b` goes after it; an ms that fails to parse is answered CLIENT_ERROR and its data
+      // block is then read as a command (1.6.18), which would desync the connection.
+      const b64 = writeKeyToken(w, cmd.key);
+      w.latin1(` ${cmd.value.length}${b64 ? ' b' : ''}`);
       // `c` asks for the new CAS on HD, as the binary protocol's store reply has it.
-      w.latin1(` ${cmd.value.length} F${cmd.flags >>> 0} T${cmd.ttl} ${MODE[cmd.mode]}`);
+      w.latin1(` F${cmd.flags >>> 0} T${cmd.ttl} ${MODE[cmd.mode]}`);
       if (cmd.mode === 'cas') w.latin1(` C${cmd.cas ?? 0n}`);
       w.latin1(` c O${opaque >>> 0}${CRLF}`);
       w.bytes(cmd.value);
