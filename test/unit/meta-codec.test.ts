@@ -129,6 +129,12 @@ describe('encodeMeta: exact request bytes', () => {
       bytesOf({ op: 'store', mode: 'set', key: Buffer.from('a\tb'), value: wire('v'), flags: 0, ttl: 0 }, 2),
       'ms YQli 1 b F0 T0 MS c O2\r\nv\r\n',
     );
+    assert.equal(
+      bytesOf({ op: 'store', mode: 'cas', key: Buffer.from('a\tb'), value: wire('v'), flags: 0, ttl: 0, cas: 7n }, 2),
+      'ms YQli 1 b F0 T0 MS C7 c O2\r\nv\r\n',
+    );
+    assert.equal(bytesOf({ op: 'delete', key: Buffer.from('a\nb'), cas: 9n }, 3), 'md YQpi b C9 O3\r\n');
+    assert.equal(bytesOf({ op: 'incr', key: Buffer.from('a\x00'), delta: 1n, initial: 3n, ttl: 5 }, 3), 'ma YQA= b MI D1 N5 J3 v O3\r\n');
     assert.equal(bytesOf({ op: 'delete', key: Buffer.from('a\nb') }, 3), 'md YQpi b O3\r\n');
     assert.equal(bytesOf({ op: 'incr', key: Buffer.from('a\rb'), delta: 1n }, 4), 'ma YQ1i b MI D1 v O4\r\n');
     assert.equal(bytesOf({ op: 'touch', key: Buffer.from(' '), ttl: 1 }, 5), 'mg IA== b T1 O5\r\n');
@@ -250,6 +256,27 @@ describe('MetaDecoder: every reply kind, decoded whole, byte by byte and split a
 
   it('a multi-get transcript: hits with their opaques, MN', () => {
     assert.deepStrictEqual(decode(wire('VA 1 f0 c3 O12\r\nc\r\nVA 1 f7 c2 O10\r\na\r\nMN\r\n')), [va(12, 'c', 0, 3n), va(10, 'a', 7, 2n), { kind: 'MN' }]);
+  });
+
+  it('a session recorded from memcached 1.6.18 (ms c, quiet multi-get, mg miss, md, mn, flush_all, version, stats)', () => {
+    // Replies to: ms YSBi 1 b F0 T0 MS c O1 / mg YSBi b v f c q O2 / mg YSBj b v f c q O3 / mn /
+    // mg YSBj b v f O4 / md YSBi b O5 / mn / flush_all / version / stats slabs (cut short).
+    const transcript =
+      'HD c22 O1\r\nVA 1 f0 c22 O2\r\nx\r\nMN\r\nEN O4\r\nHD O5\r\nMN\r\nOK\r\nVERSION 1.6.18\r\n' +
+      'STAT 1:chunk_size 96\r\nSTAT active_slabs 2\r\nEND\r\n';
+    assert.deepStrictEqual(decode(wire(transcript)), [
+      st('HD', 1, 22n),
+      va(2, 'x', 0, 22n),
+      { kind: 'MN' },
+      st('EN', 4),
+      st('HD', 5),
+      { kind: 'MN' },
+      { kind: 'ok' },
+      { kind: 'version', text: '1.6.18' },
+      { kind: 'stat', name: '1:chunk_size', value: '96' },
+      { kind: 'stat', name: 'active_slabs', value: '2' },
+      { kind: 'end' },
+    ]);
   });
 
   it('a value up to the limit is fine', () => {

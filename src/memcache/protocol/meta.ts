@@ -241,6 +241,8 @@ export class MetaDecoder {
   readonly #maxValue: number;
   /** A VA line whose data block has not fully arrived. */
   #value: { opaque: number; flags: number; cas: bigint; bytes: number; lineLength: number } | null = null;
+  /** Reused for every reply line's return flags: no object per reply for them. */
+  readonly #flags: ReturnFlags = { opaque: NO_OPAQUE, flags: 0, cas: 0n };
 
   constructor(options: MetaDecoderOptions = {}) {
     this.#maxLine = options.maxLineBytes ?? 16 * 1024;
@@ -274,7 +276,7 @@ export class MetaDecoder {
           const bytes = parseSmall(buf, at + 3, lenEnd, 10);
           if (bytes < 0) throw new ProtocolError('malformed length in VA line');
           if (bytes > this.#maxValue) throw new ProtocolError(`VA of ${bytes} bytes is over the ${this.#maxValue}-byte limit`);
-          const f = parseReturnFlags(buf, lenEnd, stop);
+          const f = parseReturnFlags(buf, lenEnd, stop, this.#flags);
           this.#value = { opaque: f.opaque, flags: f.flags, cas: f.cas, bytes, lineLength };
           return this.#valueData();
         }
@@ -283,7 +285,7 @@ export class MetaDecoder {
         case EX:
         case NF:
         case EN: {
-          const f = parseReturnFlags(buf, at + 2, stop);
+          const f = parseReturnFlags(buf, at + 2, stop, this.#flags);
           rb.skip(nl + 1);
           return { kind: STATUS[c]!, opaque: f.opaque, cas: f.cas };
         }
@@ -395,8 +397,10 @@ interface ReturnFlags {
  * raw bytes, or base64 followed by a bare `b`) and flags a newer memcached may add are skipped,
  * so an unknown flag never breaks the stream.
  */
-function parseReturnFlags(buf: Buffer, from: number, stop: number): ReturnFlags {
-  const out: ReturnFlags = { opaque: NO_OPAQUE, flags: 0, cas: 0n };
+function parseReturnFlags(buf: Buffer, from: number, stop: number, out: ReturnFlags): ReturnFlags {
+  out.opaque = NO_OPAQUE;
+  out.flags = 0;
+  out.cas = 0n;
   let i = from;
   while (i < stop) {
     if (buf[i] === SP) {
