@@ -449,6 +449,10 @@ describe('acceptMeta: the text protocol\'s codes for the same outcomes', () => {
     assert.deepStrictEqual(out.items?.[3], { value: wire('d'), flags: 4, cas: 4n });
     // All misses: just MN.
     assert.deepStrictEqual(accept(get, 10, [{ kind: 'MN' }]), { out: { rc: 0 }, done: [true] });
+    // No keys at all: the run is just mn.
+    const none: Command = { op: 'get', keys: [], withCas: false };
+    assert.equal(bytesOf(none, 3), 'mn\r\n');
+    assert.deepStrictEqual(accept(none, 3, [{ kind: 'MN' }]), { out: { rc: 0 }, done: [true] });
   });
 
   it('multi-get across the 2^32 wrap', () => {

@@ -92,7 +92,7 @@ const MODE: Record<StoreMode, string> = {
 };
 
 /**
- * Writes `cmd` with opaque `opaque`. A get of n > 1 keys uses opaques opaque .. opaque+n-1
+ * Writes `cmd` with opaque `opaque`. A get of n != 1 keys uses opaques opaque .. opaque+n-1
  * (mod 2^32), one per key in order, and closes with `mn`, which echoes none (see
  * metaOpaqueSpan). Commands without a meta form (flush_all, version, stats, mn) carry none.
  */
@@ -172,6 +172,11 @@ export function encodeMeta(cmd: Command, opaque: number, w: ByteWriter): void {
 /** How many opaques a command uses, from the one encodeMeta is given. */
 export function metaOpaqueSpan(cmd: Command): number {
   return cmd.op === 'get' && cmd.keys.length > 1 ? cmd.keys.length : 1;
+}
+
+/** A get that is a quiet run closed by mn: any but exactly one key (none is just `mn`). */
+function isQuietRun(cmd: Command): cmd is Extract<Command, { op: 'get' }> {
+  return cmd.op === 'get' && cmd.keys.length !== 1;
 }
 
 /** Why the meta protocol cannot carry `cmd`, or null. */
@@ -439,7 +444,7 @@ function parseReturnFlags(buf: Buffer, from: number, stop: number, out: ReturnFl
  * UNKNOWN_READ_FAILURE) when the frame cannot belong to it.
  */
 export function acceptMeta(cmd: Command, opaque: number, out: Outcome, frame: MetaFrame): boolean {
-  const multi = cmd.op === 'get' && cmd.keys.length > 1;
+  const multi = isQuietRun(cmd);
   switch (frame.kind) {
     case 'error':
       out.rc = Rc.ERROR;
