@@ -13,7 +13,7 @@
 // No sockets here.
 
 import type { ByteWriter } from '../../util/byte-writer.js';
-import { Rc } from '../../util/errors.js';
+import { MemcachedError, Rc } from '../../util/errors.js';
 import { ReadBuffer } from '../../util/read-buffer.js';
 import { UINT64_MAX, type Command, type Outcome, type StoreMode } from './command.js';
 import { ProtocolError, serverErrorRc } from './text.js';
@@ -165,7 +165,8 @@ export function encodeMeta(cmd: Command, opaque: number, w: ByteWriter): void {
       w.latin1(`mn${CRLF}`);
       return;
     case 'auth':
-      throw new ProtocolError('SASL needs the binary protocol', Rc.NOT_SUPPORTED);
+      // refuseMeta keeps it from being queued; this is not a broken stream, so no ProtocolError.
+      throw new MemcachedError(Rc.NOT_SUPPORTED, 'SASL needs the binary protocol');
   }
 }
 
