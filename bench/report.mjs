@@ -324,13 +324,13 @@ function protocolSection() {
       let source = null;
       if (measured.has(protocol)) source = concs.map((c) => pcell(pg, `${protocol} ${op} c=${c}`, 1));
       else if (protocol === 'binary' && groups.has(`${op} c=1`)) source = concs.map((c) => ({ ...pcell(groups, `${op} c=${c}`, 1), fromProject: true }));
-      if (source) rowsOut.push({ protocol, op, cells: source });
+      if (source && source.some((x) => x.n > 0)) rowsOut.push({ protocol, op, cells: source });
     }
   }
   const harness = concs.map((c) => pcell(pg, `harness get c=${c}`, 0));
   const cellText = (x, c) => {
     if (x.n === 0) return '—';
-    if (!x.ok && !Number.isFinite(x.ops)) return `**FAILED**${x.error ? `: ${x.error.split(' | ')[0].replace(/\|/g, '/').slice(0, 140)}` : ''}`;
+    if (!x.ok && !Number.isFinite(x.ops)) return `**FAILED**${x.error ? `: ${x.error.split(' | ')[0].replace(/^Error: /, '').replace(/\|/g, '/').slice(0, 140)}` : ''}`;
     const met = Number.isFinite(x.ratio) ? (x.ratio >= target[c] ? 'met' : '**missed**') : '—';
     return `${fmt(x.ops)}/s · **${fmt2(x.ratio)}** of ${fmt(x.rawOps)}/s · ${fmt2(x.cpu)} µs CPU/op (raw ${fmt2(x.rawCpu)}) · ≥ ${target[c]}: ${met}${x.ok ? '' : ' (some rounds **FAILED**)'}`;
   };
@@ -348,11 +348,11 @@ function protocolSection() {
   if (harness.some((x) => x.n > 0)) {
     say(`| harness alone | get (null adapter) | ${harness.map((x) => (x.n ? `${fmt(x.ops)}/s · ${fmt2(x.cpu)} µs CPU/op` : '—')).join(' | ')} |`);
     say();
-    const share = concs.map((c, i) => {
+    const share = concs.flatMap((c, i) => {
       const ours = median(rowsOut.filter((r) => r.op === 'get').map((r) => r.cells[i].cpu));
-      return `c=${c}: ${fmt2(harness[i].cpu)} µs of ${fmt2(ours)} (${fmt(100 * harness[i].cpu / ours)} %)`;
+      return harness[i].n && Number.isFinite(ours) ? [`c=${c}: ${fmt2(harness[i].cpu)} µs of ${fmt2(ours)} (${fmt(100 * harness[i].cpu / ours)} %)`] : [];
     });
-    say(`The last row is \`client-bench.mjs\` with the null adapter (\`bench/adapters/null.mjs\`: no I/O, every request answered in one batch on the next event-loop turn): its worker loop (an async function per request in flight, two \`hrtime.bigint()\` calls, the key looked up, the histogram) and one promise made and settled per op. That CPU is inside every client row's "client CPU", since client-bench measures its whole process (\`process.cpuUsage()\`, all threads: GC included): a floor no client can get under. Its share of the client's get CPU per op (median over protocols): ${share.join('; ')}. The raw pipeline has no such loop, so the ratios above carry it as a cost of the client.`);
+    say(`The last row is \`client-bench.mjs\` with the null adapter (\`bench/adapters/null.mjs\`: no I/O, every request answered in one batch on the next event-loop turn): its worker loop (an async function per request in flight, two \`hrtime.bigint()\` calls, the key looked up, the histogram) and one promise made and settled per op. That CPU is inside every client row's "client CPU", since client-bench measures its whole process (\`process.cpuUsage()\`, all threads: GC included): a floor no client can get under. Its share of the client's get CPU per op (median over protocols): ${share.join('; ')}. The raw pipeline has no such loop, so the ratios above carry it as a cost of the client. At c=1 the floor also holds one event-loop turn per op, which a real client pays anyway (its socket's reply wakes the loop): there it bounds the harness's share from above.`);
   }
   say();
 }

@@ -21,7 +21,7 @@ export async function create({ host, port }) {
     throw new Error(`${protocol} protocol: the client's get was framed as ${spoke}${failed ? ` and failed: ${failed.message}` : ''}`);
   }
   return {
-    get: async (key) => (await client.get(key))?.value ?? null,
+    get: (key) => client.get(key),          // its Item ({ value, flags }) or null; client-bench reads .value
     set: (key, value) => client.set(key, value),
     incr: (key, by) => client.incr(key, by),
     close: async () => client.close(),
