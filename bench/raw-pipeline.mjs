@@ -2,9 +2,10 @@
 // The ceiling for any Node memcached client on this box: pre-built ASCII commands written
 // straight to the socket with N requests outstanding; replies are counted, not parsed into
 // objects. All keys have the same length, so a get hit / STORED reply has a fixed size and
-// "count replies" is arithmetic; incr replies are counted by their '\n'. No promises, no
-// per-op allocation: when a chunk completes k replies, the next k commands go out as one
-// zero-copy slice of a pre-built command ring.
+// "count replies" is arithmetic; incr replies, and meta replies (their `O<opaque>` echo varies
+// in width), are counted by their '\n's. No promises, no per-op allocation: when a chunk
+// completes k replies, the next k commands go out as one zero-copy slice of a pre-built
+// command ring.
 //
 //   node bench/raw-pipeline.mjs --server 127.0.0.1:11211 --op get --concurrency 16 --duration 10
 //
@@ -19,7 +20,7 @@ import { loadavg, cpuTimes, busyPercent, hostFacts } from './lib/env.mjs';
 const { values: opt } = parseArgs({
   options: {
     server: { type: 'string', default: '127.0.0.1:11211' },
-    op: { type: 'string', default: 'get' },               // get | set | incr | mg | bget | bset | bincr
+    op: { type: 'string', default: 'get' },               // get | set | incr | mg | ms | ma | bget | bset | bincr
     concurrency: { type: 'string', default: '16' },       // requests outstanding in total
     conns: { type: 'string', default: '1' },
     'value-size': { type: 'string', default: '100' },
@@ -31,12 +32,19 @@ const { values: opt } = parseArgs({
   },
 });
 const op = opt.op;
-// mg = meta-protocol get (`mg key v`), bget = binary-protocol get: same work as get, other framing.
-// bset/bincr (added by res-memcached): binary SET and INCREMENT, the framing of its default protocol.
-if (!['get', 'set', 'incr', 'mg', 'bget', 'bset', 'bincr'].includes(op)) throw new Error(`--op must be get, set, incr, mg, bget, bset or bincr (got ${op})`);
+// bget/bset/bincr: binary GET, SET and INCREMENT (res-memcached's default protocol).
+// mg/ms/ma: the meta protocol, framed as res-memcached's meta codec frames them, so the raw
+// ceiling pays for the same bytes: every request carries an `O<opaque>` that the reply echoes
+// (here the ring slot's number, 1..keys, so 1-4 digits), a get asks for the value and the
+// client flags (`mg key v f O1` -> `VA 100 f0 O1` + data), a set gives flags and TTL
+// (`ms key 100 F0 T0 MS O1` -> `HD O1`), an incr asks for the new value
+// (`ma key MI D1 v O1` -> `VA 1 O1` + digits). Measured on memcached 1.6.18.
+const ops = ['get', 'set', 'incr', 'mg', 'ms', 'ma', 'bget', 'bset', 'bincr'];
+if (!ops.includes(op)) throw new Error(`--op must be one of ${ops.join(', ')} (got ${op})`);
 const isGet = op === 'get' || op === 'mg' || op === 'bget';
-const isSet = op === 'set' || op === 'bset';
-const isIncr = op === 'incr' || op === 'bincr';
+const isSet = op === 'set' || op === 'ms' || op === 'bset';
+const isIncr = op === 'incr' || op === 'ma' || op === 'bincr';
+const isMeta = op === 'mg' || op === 'ms' || op === 'ma';
 const concurrency = Number(opt.concurrency);
 const connCount = Math.min(Number(opt.conns), concurrency);
 const valueSize = Number(opt['value-size']);
@@ -71,8 +79,11 @@ const binaryIncr = (key) => {
   extras.writeUInt32BE(0xffffffff, 16);                      // do not create
   return binaryRequest(0x05, key, extras, Buffer.alloc(0));
 };
+const opaqueOf = (i) => i + 1;
 const commandOf = (i) => (op === 'get' ? Buffer.from(`get ${keyOf(i)}\r\n`)
-  : op === 'mg' ? Buffer.from(`mg ${keyOf(i)} v\r\n`)
+  : op === 'mg' ? Buffer.from(`mg ${keyOf(i)} v f O${opaqueOf(i)}\r\n`)
+  : op === 'ms' ? Buffer.from(`ms ${keyOf(i)} ${valueSize} F0 T0 MS O${opaqueOf(i)}\r\n${value}\r\n`)
+  : op === 'ma' ? Buffer.from(`ma ${keyOf(i)} MI D1 v O${opaqueOf(i)}\r\n`)
   : op === 'bget' ? binaryGet(keyOf(i))
   : op === 'bset' ? binarySet(keyOf(i))
   : op === 'bincr' ? binaryIncr(keyOf(i))
@@ -80,17 +91,24 @@ const commandOf = (i) => (op === 'get' ? Buffer.from(`get ${keyOf(i)}\r\n`)
   : Buffer.from(`incr ${keyOf(i)} 1\r\n`));
 
 // Ring of keyCount commands, stored twice so any run of <= keyCount commands starting
-// anywhere is one contiguous slice.
-const cmdLen = commandOf(0).length;
-const oneRing = Buffer.concat(Array.from({ length: keyCount }, (_, i) => commandOf(i)));
+// anywhere is one contiguous slice. Meta commands differ in length (the opaque's digits), so
+// slices are cut at recorded offsets: at[i] = where command i (of the doubled ring) starts.
+const commands = Array.from({ length: keyCount }, (_, i) => commandOf(i));
+const oneRing = Buffer.concat(commands);
 const ring = Buffer.concat([oneRing, oneRing]);
+const at = new Float64Array(2 * keyCount + 1);
+for (let i = 0; i < 2 * keyCount; i++) at[i + 1] = at[i] + commands[i % keyCount].length;
 const replyLen = op === 'get' ? Buffer.byteLength(`VALUE ${keyOf(0)} 0 ${valueSize}\r\n${value}\r\nEND\r\n`)
-  : op === 'mg' ? Buffer.byteLength(`VA ${valueSize}\r\n${value}\r\n`)
   : op === 'bget' ? 24 + 4 + valueSize
   : op === 'bset' ? 24
   : op === 'bincr' ? 24 + 8
   : op === 'set' ? 8 /* STORED\r\n */ : 0;
-const replyHead = { get: 'VALUE', mg: 'VA ', bget: '\x81', bset: '\x81', bincr: '\x81', set: 'STORED' }[op];
+// Replies of variable size are counted by '\n': an incr reply is one line, a meta get or incr
+// hit two (header, data: the values are 'v's and the counters digits, never a '\n'), a meta
+// set one. A miss has one line fewer and would skew the count, but misses fail the run anyway.
+const linesPerReply = { incr: 1, mg: 2, ms: 1, ma: 2 }[op] ?? 0;
+const replyHead = { get: 'VALUE', bget: '\x81', bset: '\x81', bincr: '\x81', set: 'STORED',
+  mg: `VA ${valueSize} f0 O`, ms: 'HD O', ma: 'VA ' }[op];
 if (concurrency > keyCount) throw new Error('--keys must be >= --concurrency');
 
 async function seed() {
@@ -122,8 +140,9 @@ function startConnection(outstanding, offset) {
     let sendSeq = 0;                                  // requests written
     let recvSeq = 0;                                  // replies received
     let next = offset % keyCount;                     // next key index
-    let partial = 0;                                  // bytes of an incomplete fixed-size reply
+    let partial = 0;                                  // bytes (or lines) of an incomplete reply
     let checkedFirst = false;
+    const firstOpaque = opaqueOf(next);
     const base = process.hrtime.bigint();
     const now = () => Number(process.hrtime.bigint() - base);
 
@@ -132,7 +151,7 @@ function startConnection(outstanding, offset) {
       const t = now();
       for (let i = 0; i < k; i++) sentAt[(sendSeq + i) % outstanding] = t;
       sendSeq += k;
-      sock.write(ring.subarray(next * cmdLen, (next + k) * cmdLen));
+      sock.write(ring.subarray(at[next], at[next + k]));
       next = (next + k) % keyCount;
     }
 
@@ -140,18 +159,23 @@ function startConnection(outstanding, offset) {
     sock.on('error', reject);
     sock.on('data', (chunk) => {
       let done;
+      if (!checkedFirst && replyHead) {
+        // The first reply proves the framing: its head, and for meta the echo of the first
+        // request's opaque (memcached answers in order on one connection).
+        checkedFirst = true;
+        const line = chunk.toString('latin1', 0, Math.min(chunk.length, 40)).split('\r\n')[0];
+        const ok = line.startsWith(replyHead) && (!isMeta || line.split(' ').at(-1) === `O${firstOpaque}`);
+        if (!ok) badBytes = line.slice(0, 24);
+      }
       if (replyLen) {
-        if (!checkedFirst) {
-          checkedFirst = true;
-          const head = chunk.toString('latin1', 0, Math.min(chunk.length, 6));
-          if (!head.startsWith(replyHead)) badBytes = head;
-        }
         const total = partial + chunk.length;
         done = Math.floor(total / replyLen);
         partial = total % replyLen;
       } else {
-        done = 0;
-        for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) done++;
+        let lines = partial;
+        for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) lines++;
+        done = Math.floor(lines / linesPerReply);
+        partial = lines % linesPerReply;
       }
       if (done === 0) return;
       const t = now();

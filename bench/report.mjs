@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Turns one `run-matrix --suite project` JSONL (+ store, cluster, soak, snapshot, limit, metrics and door bench JSON lines) into BENCHMARKS.md and
+// Turns one `run-matrix --suite project` JSONL (+ the `--suite protocols` one, store, cluster, soak, snapshot, limit, metrics and door bench JSON lines) into BENCHMARKS.md and
 // bench/results/ops-by-depth.svg: medians of interleaved rounds, each member's median per-round
 // ratio to the group's baseline (member 0: the raw pipeline, or the bare FastAGI responder), and
 // the machine the figures come from.
@@ -12,7 +12,7 @@ import { execFileSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
 
 const { values: opt } = parseArgs({ options: {
-  matrix: { type: 'string' }, store: { type: 'string' }, cluster: { type: 'string' }, soak: { type: 'string' }, snapshot: { type: 'string' }, limit: { type: 'string' }, metrics: { type: 'string' }, door: { type: 'string' }, out: { type: 'string', default: 'BENCHMARKS.md' },
+  matrix: { type: 'string' }, protocols: { type: 'string' }, store: { type: 'string' }, cluster: { type: 'string' }, soak: { type: 'string' }, snapshot: { type: 'string' }, limit: { type: 'string' }, metrics: { type: 'string' }, door: { type: 'string' }, out: { type: 'string', default: 'BENCHMARKS.md' },
   svg: { type: 'string', default: 'bench/results/ops-by-depth.svg' }, command: { type: 'string', default: 'npm run bench' },
   // When the file is rebuilt from results measured earlier: the time they were measured (UTC).
   date: { type: 'string', default: new Date().toISOString().slice(0, 16).replace('T', ' ') },
@@ -26,6 +26,7 @@ const snapshot = jsonl(opt.snapshot);
 const limit = jsonl(opt.limit);
 const metricsRuns = jsonl(opt.metrics);
 const doorRuns = jsonl(opt.door);
+const protocolRows = jsonl(opt.protocols);
 
 const median = (xs) => { const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b); if (s.length === 0) return NaN; const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
 const fmt = (n) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : '—');
@@ -86,6 +87,8 @@ for (const op of ['get', 'set', 'incr']) {
   say(`| res-memcached ÷ memjs | ${[1, 16, 256].map((c) => `${fmt2(memjsRatio(`${op} c=${c}`, 1))}×`).join(' | ')} |`);
   say();
 }
+
+if (protocolRows.length > 0) protocolSection();
 
 say('## FastAGI daemon');
 say();
@@ -283,6 +286,74 @@ if (doorRuns.length > 0) {
   say(`Measured ${d0.at ? `${d0.at.slice(0, 16).replace('T', ' ')} UTC, ` : ''}1-min load average before the phases ${fmt2(Math.min(...loads))}-${fmt2(Math.max(...loads))} on ${os.cpus().length} cores (whole box ${fmt(Math.min(...busy))}-${fmt(Math.max(...busy))} % busy during the windows), shared by the daemon, memcached, the load generator and other jobs; the absolute rates are whole-box rates, the ratios are what to read. Per round, per second: ${spread} (bench/results/door.jsonl has every phase, with the client's CPU).`);
   say();
   say('Why the door is cheaper: a FastAGI session is a TCP connection set up and torn down, the agi_* environment parsed, and a round trip to Asterisk for the `GET FULL VARIABLE` that carries the value (src/agi/session.ts, src/dialplan/runner.ts); a door request is one HTTP request on a connection kept open (src/http/server.ts), and the answer is the body. Both run the same command code (src/dialplan/execute.ts). The load generators share the two cores with the daemon, so the rates carry their cost too (their CPU per request or session is in bench/results/door.jsonl); the daemon CPU ratio is the cleaner measure of what the door saves.');
+  say();
+}
+
+/**
+ * `run-matrix --suite protocols`: the client in each protocol beside the raw pipeline of the same
+ * framing, interleaved. A protocol missing from that file but measured by the project matrix
+ * (binary: its `op c=N` groups, raw pipeline member 0 and res-memcached member 1) comes from there.
+ */
+function protocolSection() {
+  const concs = [1, 16, 256];
+  // The ratio each depth has to reach: one request at a time is all round trip, so the client
+  // must add almost nothing; deep pipelines are bound by the client's CPU per op.
+  const target = { 1: 0.95, 16: 0.7, 256: 0.8 };
+  const pg = new Map();
+  for (const r of protocolRows) {
+    if (!pg.has(r.group)) pg.set(r.group, new Map());
+    const g = pg.get(r.group);
+    if (!g.has(r.member)) g.set(r.member, []);
+    g.get(r.member).push(r);
+  }
+  const pcell = (map, group, member) => {
+    const g = map.get(group);
+    const runs = g?.get(member) ?? [];
+    const base = g?.get(0) ?? [];
+    const ratios = runs.map((r) => { const b = base.find((x) => x.round === r.round); return b?.ok && r.ok ? r.opsPerSec / b.opsPerSec : NaN; });
+    const okRuns = runs.filter((r) => r.ok);
+    return { n: runs.length, ok: runs.length > 0 && okRuns.length === runs.length, ops: median(okRuns.map((r) => r.opsPerSec)), ratio: median(ratios),
+      cpu: median(okRuns.map((r) => r.clientCpuUsPerOp)), rawOps: median(base.filter((r) => r.ok).map((r) => r.opsPerSec)),
+      rawCpu: median(base.filter((r) => r.ok).map((r) => r.clientCpuUsPerOp)),
+      error: runs.find((r) => !r.ok)?.fatal ?? runs.find((r) => !r.ok)?.firstError ?? null };
+  };
+  const measured = new Set(protocolRows.map((r) => r.protocol).filter(Boolean));
+  const rowsOut = [];
+  for (const protocol of ['text', 'binary', 'meta']) {
+    for (const op of ['get', 'set', 'incr']) {
+      let source = null;
+      if (measured.has(protocol)) source = concs.map((c) => pcell(pg, `${protocol} ${op} c=${c}`, 1));
+      else if (protocol === 'binary' && groups.has(`${op} c=1`)) source = concs.map((c) => ({ ...pcell(groups, `${op} c=${c}`, 1), fromProject: true }));
+      if (source && source.some((x) => x.n > 0)) rowsOut.push({ protocol, op, cells: source });
+    }
+  }
+  const harness = concs.map((c) => pcell(pg, `harness get c=${c}`, 0));
+  const cellText = (x, c) => {
+    if (x.n === 0) return '—';
+    if (!x.ok && !Number.isFinite(x.ops)) return `**FAILED**${x.error ? `: ${x.error.split(' | ')[0].replace(/^Error: /, '').replace(/\|/g, '/').slice(0, 140)}` : ''}`;
+    const met = Number.isFinite(x.ratio) ? (x.ratio >= target[c] ? 'met' : '**missed**') : '—';
+    return `${fmt(x.ops)}/s · **${fmt2(x.ratio)}** of ${fmt(x.rawOps)}/s · ${fmt2(x.cpu)} µs CPU/op (raw ${fmt2(x.rawCpu)}) · ≥ ${target[c]}: ${met}${x.ok ? '' : ' (some rounds **FAILED**)'}`;
+  };
+  const loads = protocolRows.map((r) => Number(r.uptime?.match(/load average: ([\d.]+)/)?.[1])).filter(Number.isFinite);
+  const pRounds = Math.max(...protocolRows.map((r) => r.round));
+  say('## Client vs raw pipeline, per protocol');
+  say();
+  say(`\`bench/run-matrix.mjs --suite protocols\`: res-memcached in each protocol (\`RES_MEMCACHED_PROTOCOL\`) beside the raw pipeline of the same framing, run back to back and in rotated order (${pRounds} round(s), medians; the ratio is the median of the per-round ratios): text \`get\`/\`set\`/\`incr\`, binary GET/SET/INCREMENT, meta \`mg key v f O<n>\` / \`ms key 100 F0 T0 MS O<n>\` / \`ma key MI D1 v O<n>\` (every meta request carries an opaque, as the client's meta codec sends them). memcached \`-t 1\`; 1-min load average ${loads.length ? `${fmt2(Math.min(...loads))}-${fmt2(Math.max(...loads))}` : '?'} on ${os.cpus().length} cores during the runs.${rowsOut.some((r) => r.cells[0].fromProject) ? ' Binary rows come from the project matrix above (same pairing, same server).' : ''}`);
+  say();
+  say('Cell: client ops/s · ratio to its own raw pipeline (of its ops/s) · client CPU µs per op (the raw pipeline\'s) · the target for the depth.');
+  say();
+  say(`| protocol | op | ${concs.map((c) => `c=${c} (target ≥ ${target[c]})`).join(' | ')} |`);
+  say(`|---|---|${concs.map(() => '---').join('|')}|`);
+  for (const r of rowsOut) say(`| ${r.protocol} | ${r.op} | ${r.cells.map((x, i) => cellText(x, concs[i])).join(' | ')} |`);
+  if (harness.some((x) => x.n > 0)) {
+    say(`| harness alone | get (null adapter) | ${harness.map((x) => (x.n ? `${fmt(x.ops)}/s · ${fmt2(x.cpu)} µs CPU/op` : '—')).join(' | ')} |`);
+    say();
+    const share = concs.flatMap((c, i) => {
+      const ours = median(rowsOut.filter((r) => r.op === 'get').map((r) => r.cells[i].cpu));
+      return harness[i].n && Number.isFinite(ours) ? [`c=${c}: ${fmt2(harness[i].cpu)} µs of ${fmt2(ours)} (${fmt(100 * harness[i].cpu / ours)} %)`] : [];
+    });
+    say(`The last row is \`client-bench.mjs\` with the null adapter (\`bench/adapters/null.mjs\`: no I/O, every request answered in one batch on the next event-loop turn): its worker loop (an async function per request in flight, two \`hrtime.bigint()\` calls, the key looked up, the histogram) and one promise made and settled per op. That CPU is inside every client row's "client CPU", since client-bench measures its whole process (\`process.cpuUsage()\`, all threads: GC included): a floor no client can get under. Its share of the client's get CPU per op (median over protocols): ${share.join('; ')}. The raw pipeline has no such loop, so the ratios above carry it as a cost of the client. At c=1 the floor also holds one event-loop turn per op, which a real client pays anyway (its socket's reply wakes the loop): there it bounds the harness's share from above.`);
+  }
   say();
 }
 

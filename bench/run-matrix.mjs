@@ -9,6 +9,7 @@
 //   node bench/run-matrix.mjs --suite threads --rounds 3 --out scratch/threads.jsonl
 //   node bench/run-matrix.mjs --suite agi --rounds 3 --out scratch/agi.jsonl
 //   node bench/run-matrix.mjs --suite clients --clients memjs,project --ops get,set --concurrency 16
+//   node bench/run-matrix.mjs --suite protocols --protocols text,binary,meta --rounds 2 --duration 3
 import { spawn, execSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -28,6 +29,7 @@ const { values: opt } = parseArgs({
     clients: { type: 'string', default: 'raw-pipeline,memaslap,raw-ascii,memjs,memcached,memcache-client,mc' },
     ops: { type: 'string', default: 'get,set,incr' },
     concurrency: { type: 'string', default: '' },
+    protocols: { type: 'string', default: 'text,binary,meta' },   // the protocols suite's client protocols
     'value-size': { type: 'string', default: '100' },
     'mc-threads': { type: 'string', default: '1' },      // memcached -t for the clients suite ('default' = 4)
     'agi-concurrency': { type: 'string', default: '' },
@@ -79,13 +81,44 @@ const suites = {
     pair('raw-pipeline bget c=256 conns=1', 'raw-pipeline.mjs', { op: 'bget', concurrency: 256 });
     return { servers: { t1: { kind: 'memcached', threads: 1 }, t4: { kind: 'memcached', threads: null } }, groups };
   },
-  protocols() {
+  framings() {
     // Same work (get hit, 100 B), three framings: classic ASCII get, meta mg, binary get.
     const concs = list(opt.concurrency || '1,16,256').map(Number);
     const groups = concs.map((c) => ({ key: `get-framing c=${c}`,
       runs: ['get', 'mg', 'bget'].map((op) => ({ name: `raw-pipeline ${op}`, tool: 'raw-pipeline.mjs', args: { op, concurrency: c }, server: 'mc' })) }));
     const threads = opt['mc-threads'] === 'default' ? null : Number(opt['mc-threads']);
     return { servers: { mc: { kind: 'memcached', threads } }, groups };
+  },
+  // res-memcached's client in each of its protocols, each beside the raw pipeline of the same
+  // framing (member 0, the baseline of its group): text get/set/incr, binary bget/bset/bincr,
+  // meta mg/ms/ma. A protocol the client cannot speak yet fails its runs only (the adapter
+  // checks the framing of one get before the run), never the groups of the others.
+  // The `harness` groups time client-bench itself against the null adapter (no I/O): the
+  // CPU per op that every client row carries and no client can get under.
+  protocols() {
+    const concs = list(opt.concurrency || '1,16,256').map(Number);
+    const rawOp = {
+      text: { get: 'get', set: 'set', incr: 'incr' },
+      binary: { get: 'bget', set: 'bset', incr: 'bincr' },
+      meta: { get: 'mg', set: 'ms', incr: 'ma' },
+    };
+    const groups = [];
+    for (const protocol of list(opt.protocols)) {
+      if (!rawOp[protocol]) throw new Error(`--protocols: unknown protocol ${protocol}`);
+      for (const op of list(opt.ops)) for (const c of concs) {
+        groups.push({ key: `${protocol} ${op} c=${c}`, protocol, op, concurrency: c, runs: [
+          { name: `raw-pipeline ${rawOp[protocol][op]}`, tool: 'raw-pipeline.mjs', args: { op: rawOp[protocol][op], concurrency: c }, server: 'mc' },
+          { name: `res-memcached ${protocol}`, tool: 'client-bench.mjs', args: { client: 'res-memcached', op, concurrency: c }, server: 'mc',
+            env: { RES_MEMCACHED_PROTOCOL: protocol } },
+        ] });
+      }
+    }
+    for (const c of concs) {
+      groups.push({ key: `harness get c=${c}`, op: 'get', concurrency: c, runs: [
+        { name: 'client-bench, null adapter', tool: 'client-bench.mjs', args: { client: 'null', op: 'get', concurrency: c }, server: 'mc' },
+      ] });
+    }
+    return { servers: { mc: { kind: 'memcached', threads: 1 } }, groups };
   },
   // res-memcached's own matrix (npm run bench): its client against the raw pipeline of the same
   // (binary) framing, memjs (binary) and memcached (text); its FastAGI daemon against the bare
@@ -189,7 +222,8 @@ function runOne(run, round, group, member) {
   const uptime = execSync('uptime', { encoding: 'utf8' }).trim();
   const limitMs = (Number(duration) + Number(warmup) + 40) * 1000;
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const env = run.env ? { ...process.env, ...run.env } : process.env;
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
     let out = '';
     let err = '';
     child.stdout.on('data', (d) => { out += d; });
@@ -201,8 +235,8 @@ function runOne(run, round, group, member) {
       let rec;
       try { rec = JSON.parse(line); } catch { rec = { ok: false, fatal: `no JSON (exit ${code}): ${err.trim().slice(-400)}` }; }
       if (err.trim() && rec.ok === false) rec.stderr = err.trim().slice(-400);
-      resolve({ suite: opt.suite, round, group, member, name: run.name, serverName: run.server, serverFlags: servers[run.server].flags,
-        uptime, exit: code, ...rec });
+      resolve({ suite: opt.suite, round, group: group.key, member, name: run.name, serverName: run.server, serverFlags: servers[run.server].flags,
+        ...(group.protocol ? { protocol: group.protocol } : {}), uptime, exit: code, ...rec });
     });
   });
 }
@@ -218,7 +252,7 @@ try {
       const order = group.runs.map((_, i) => (i + round - 1) % n);
       for (const m of order) {
         const run = group.runs[m];
-        const rec = await runOne(run, round, group.key, m);
+        const rec = await runOne(run, round, group, m);
         fs.appendFileSync(outFile, JSON.stringify(rec) + '\n');
         done++;
         log(`[${done}/${total}] r${round} ${group.key} ${run.name}: ${rec.ok ? '' : 'FAILED '}${rec.opsPerSec ?? rec.sessionsPerSec ?? '-'} /s p99 ${rec.p99Us ?? rec.p99UsUpTo ?? '-'} us | ${rec.uptime.replace(/.*load/, 'load')}`);
