@@ -11,6 +11,7 @@ import { MemcachedError, Rc, rcText } from '../util/errors.js';
 import { keyBytes } from '../util/keys.js';
 import type { SaslCredentials, SocketFactory, TlsSettings } from '../memcache/connection.js';
 import type { Command, Item, Outcome, StoreMode } from '../memcache/protocol/command.js';
+import { wireTraits } from '../memcache/protocol/codecs.js';
 import type { Protocol } from '../memcache/protocol/wire-codec.js';
 import { checkCas, checkFlags, checkKeyPrefix, checkTtl, toUint64 } from '../util/request-rules.js';
 import { CLIENT_DEFAULTS } from './defaults.js';
@@ -95,10 +96,13 @@ export class Client {
   readonly #prefix: Buffer;
   readonly #hashWithPrefix: boolean;
   readonly #protocol: Protocol;
+  readonly #anyKeyByte: boolean;
+  readonly #counterWithInitial: boolean;
 
   constructor(options: ClientOptions) {
     const o = { ...CLIENT_DEFAULTS, ...stripUndefined(options) };
     this.#protocol = o.protocol;
+    ({ anyKeyByte: this.#anyKeyByte, counterWithInitial: this.#counterWithInitial } = wireTraits(o.protocol));
     this.#prefix = Buffer.from(o.keyPrefix ?? '', 'utf8');
     checkKeyPrefix(this.#prefix);
     this.#hashWithPrefix = o.hashWithPrefix ?? false;
@@ -157,12 +161,26 @@ export class Client {
   // ---- reading ----
 
   get(key: string | Buffer): Promise<Item | null> {
-    return this.#single(key, (k) => ({ op: 'get', keys: [k], withCas: false }), firstItem);
+    return this.#read(key, false, undefined);
   }
 
   /** get with the CAS unique, for cas(). */
   gets(key: string | Buffer): Promise<Item | null> {
-    return this.#single(key, (k) => ({ op: 'get', keys: [k], withCas: true }), firstItem);
+    return this.#read(key, true, undefined);
+  }
+
+  /**
+   * get that also sets the item's TTL (memcached's gat; meta `mg T`, binary GAT). Resolves null,
+   * touching nothing, when the key is missing.
+   */
+  getAndTouch(key: string | Buffer, ttl: number): Promise<Item | null> {
+    let touchTtl: number;
+    try {
+      touchTtl = checkTtl(ttl);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.#read(key, false, touchTtl);
   }
 
   /** Fetches many keys with one request per server; misses are absent from the map. */
@@ -311,20 +329,49 @@ export class Client {
 
   /** Prefixed wire bytes and the bytes that take part in placement; throws 33 for a bad key. */
   #key(key: string | Buffer): { wire: Buffer; route: Buffer } {
-    const raw = keyBytes(key, this.#prefix.length);
-    if (this.#prefix.length === 0) return { wire: raw, route: raw };
-    const wire = Buffer.concat([this.#prefix, raw]);
-    return { wire, route: this.#hashWithPrefix ? wire : raw };
+    const raw = this.#rawKey(key);
+    const wire = this.#wireKey(raw);
+    return { wire, route: this.#routeKey(raw, wire) };
   }
 
-  #single<T>(key: string | Buffer, make: (wire: Buffer) => Command, finish: (out: Outcome) => T): Promise<T> {
-    let k: { wire: Buffer; route: Buffer };
+  // The three steps of #key, kept apart so the hot paths below make no object per request.
+
+  /** The caller's key as bytes, checked against the protocol's key rules; throws 33. */
+  #rawKey(key: string | Buffer): Buffer {
+    return keyBytes(key, this.#prefix.length, this.#anyKeyByte);
+  }
+
+  #wireKey(raw: Buffer): Buffer {
+    return this.#prefix.length === 0 ? raw : Buffer.concat([this.#prefix, raw]);
+  }
+
+  #routeKey(raw: Buffer, wire: Buffer): Buffer {
+    return this.#hashWithPrefix ? wire : raw;
+  }
+
+  #read(key: string | Buffer, withCas: boolean, touchTtl: number | undefined): Promise<Item | null> {
+    let raw: Buffer;
     try {
-      k = this.#key(key);
+      raw = this.#rawKey(key);
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.#pool.request(this.#pool.pick(k.route), make(k.wire), k.route, finish);
+    const wire = this.#wireKey(raw);
+    const route = this.#routeKey(raw, wire);
+    const cmd: Command = touchTtl === undefined ? { op: 'get', keys: [wire], withCas } : { op: 'get', keys: [wire], withCas, touchTtl };
+    return this.#pool.request(this.#pool.pick(route), cmd, route, firstItem);
+  }
+
+  #single<T>(key: string | Buffer, make: (wire: Buffer) => Command, finish: (out: Outcome) => T): Promise<T> {
+    let raw: Buffer;
+    try {
+      raw = this.#rawKey(key);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const wire = this.#wireKey(raw);
+    const route = this.#routeKey(raw, wire);
+    return this.#pool.request(this.#pool.pick(route), make(wire), route, finish);
   }
 
   #store(mode: StoreMode, key: string | Buffer, value: string | Buffer, options: StoreOptions | undefined, cas?: bigint): Promise<void> {
@@ -337,22 +384,39 @@ export class Client {
       return Promise.reject(err);
     }
     const data = typeof value === 'string' ? Buffer.from(value, 'utf8') : value;
-    return this.#single(key, (k) => (mode === 'cas' ? { op: 'store', mode, key: k, value: data, flags, ttl, cas: cas ?? 0n } : { op: 'store', mode, key: k, value: data, flags, ttl }), expectSuccess);
+    let raw: Buffer;
+    try {
+      raw = this.#rawKey(key);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const wire = this.#wireKey(raw);
+    const route = this.#routeKey(raw, wire);
+    const cmd: Command = mode === 'cas' ? { op: 'store', mode, key: wire, value: data, flags, ttl, cas: cas ?? 0n } : { op: 'store', mode, key: wire, value: data, flags, ttl };
+    return this.#pool.request(this.#pool.pick(route), cmd, route, expectSuccess);
   }
 
-  async #counter(op: 'incr' | 'decr', key: string | Buffer, delta: bigint | number, options: CounterOptions | undefined): Promise<bigint> {
-    const d = toUint64(delta, 'delta');
-    const initial = options?.initial === undefined ? undefined : toUint64(options.initial, 'initial');
-    const ttl = checkTtl(options?.ttl ?? 0);
-    const k = this.#key(key);
+  #counter(op: 'incr' | 'decr', key: string | Buffer, delta: bigint | number, options: CounterOptions | undefined): Promise<bigint> {
+    let d: bigint;
+    let initial: bigint | undefined;
+    let ttl: number;
+    let k: { wire: Buffer; route: Buffer };
+    try {
+      d = toUint64(delta, 'delta');
+      initial = options?.initial === undefined ? undefined : toUint64(options.initial, 'initial');
+      ttl = checkTtl(options?.ttl ?? 0);
+      k = this.#key(key);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     const index = this.#pool.pick(k.route);
-    if (initial !== undefined && this.#protocol === 'text') return this.#counterWithInitialText(index, op, k, d, initial, ttl);
+    if (initial !== undefined && !this.#counterWithInitial) return this.#counterWithInitialEmulated(index, op, k, d, initial, ttl);
     const cmd: Command = initial === undefined ? { op, key: k.wire, delta: d } : { op, key: k.wire, delta: d, initial, ttl };
     return this.#pool.request(index, cmd, k.route, counterValue);
   }
 
-  /** The text protocol cannot create a counter: incr, else add, else (lost a race) incr again. */
-  async #counterWithInitialText(index: number, op: 'incr' | 'decr', k: { wire: Buffer; route: Buffer }, delta: bigint, initial: bigint, ttl: number): Promise<bigint> {
+  /** A protocol that cannot create a counter (text): incr, else add, else (lost a race) incr again. */
+  async #counterWithInitialEmulated(index: number, op: 'incr' | 'decr', k: { wire: Buffer; route: Buffer }, delta: bigint, initial: bigint, ttl: number): Promise<bigint> {
     const key = k.wire;
     for (let attempt = 0; attempt < 3; attempt++) {
       const out = await this.#pool.request(index, { op, key, delta }, k.route, asIs);

@@ -144,29 +144,26 @@ export class ServerPool {
    */
   request<T>(index: number, cmd: Command, route: Buffer | undefined, finish: (out: Outcome) => T): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      const settleWith = (out: Outcome): void => {
-        try {
-          resolve(finish(out));
-        } catch (err) {
-          reject(err);
-        }
-      };
-      if (this.#closed) return settleWith({ rc: Rc.CONNECTION_FAILURE, text: 'client is closed' });
-      if (index < 0) return settleWith({ rc: this.#servers.length === 0 ? Rc.NO_SERVERS : Rc.SERVER_MARKED_DEAD });
-      const server = this.#servers[index]!;
-      const refusal = server.health.admitNow();
       const observer = this.#observer;
-      if (refusal !== Rc.SUCCESS) {
-        observer?.refused(index);
-        return settleWith({ rc: refusal });
+      const server = index < 0 ? undefined : this.#servers[index];
+      const refusal = this.#closed
+        ? Rc.CONNECTION_FAILURE
+        : server === undefined
+          ? this.#servers.length === 0
+            ? Rc.NO_SERVERS
+            : Rc.SERVER_MARKED_DEAD
+          : server.health.admitNow();
+      if (refusal === Rc.SUCCESS) {
+        server!.conn.enqueue(
+          observer === null
+            ? new PoolRequest(cmd, route, finish, resolve, reject)
+            : new ObservedRequest(cmd, route, finish, resolve, reject, observer, index),
+        );
+        return;
       }
-      if (observer === null) return server.conn.enqueue({ cmd, route, opaque: 0, deadline: 0, out: { rc: Rc.SUCCESS }, resolve: settleWith });
-      const started = performance.now();
-      const observed = (out: Outcome): void => {
-        observer.completed(index, out.rc, performance.now() - started);
-        settleWith(out);
-      };
-      server.conn.enqueue({ cmd, route, opaque: 0, deadline: 0, out: { rc: Rc.SUCCESS }, resolve: observed });
+      // Never sent: the observer hears of a health refusal, not of a completed request.
+      if (server !== undefined && !this.#closed) observer?.refused(index);
+      settle(new PoolRequest(cmd, route, finish, resolve, reject), refusal, this.#closed ? 'client is closed' : undefined);
     });
   }
 
@@ -238,4 +235,55 @@ function publish(event: ServerEvent): void {
 
 function toConnectAddress(a: ServerAddress): Address {
   return a.kind === 'unix' ? { kind: 'unix', path: a.host } : { kind: 'tcp', host: a.host, port: a.port };
+}
+
+/**
+ * One request on its way: the connection's PendingRequest, and what turns its outcome into the
+ * caller's value or error. A class, not closures: it is made once per request, on the hot path.
+ */
+class PoolRequest<T> implements PendingRequest {
+  opaque = 0;
+  deadline = 0;
+  out: Outcome = { rc: Rc.SUCCESS };
+
+  constructor(
+    readonly cmd: Command,
+    readonly route: Buffer | undefined,
+    private readonly finish: (out: Outcome) => T,
+    private readonly fulfil: (value: T) => void,
+    private readonly fail: (err: unknown) => void,
+  ) {}
+
+  resolve(out: Outcome): void {
+    let value: T;
+    try {
+      value = this.finish(out);
+    } catch (err) {
+      this.fail(err);
+      return;
+    }
+    this.fulfil(value);
+  }
+}
+
+/** A request whose code and latency, accepted to settled, go to the pool's RequestObserver. */
+class ObservedRequest<T> extends PoolRequest<T> {
+  readonly #started = performance.now();
+
+  constructor(
+    cmd: Command,
+    route: Buffer | undefined,
+    finish: (out: Outcome) => T,
+    fulfil: (value: T) => void,
+    fail: (err: unknown) => void,
+    private readonly observer: RequestObserver,
+    private readonly index: number,
+  ) {
+    super(cmd, route, finish, fulfil, fail);
+  }
+
+  override resolve(out: Outcome): void {
+    this.observer.completed(this.index, out.rc, performance.now() - this.#started);
+    super.resolve(out);
+  }
 }

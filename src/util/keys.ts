@@ -19,10 +19,16 @@ export function hasForbiddenKeyByte(raw: Uint8Array): boolean {
   return false;
 }
 
-/** The key's bytes without the prefix; throws 33 when prefix + key is not a valid key. */
-export function keyBytes(key: string | Buffer, prefixLength = 0): Buffer {
+/**
+ * The key's bytes without the prefix; throws 33 when prefix + key is not a valid key. With
+ * `anyByte` (a protocol whose codec encodes every byte safely: meta's base64 keys) whitespace
+ * and control bytes are allowed; the length rule stays.
+ */
+export function keyBytes(key: string | Buffer, prefixLength = 0, anyByte = false): Buffer {
   let raw: Buffer;
-  if (typeof key === 'string') {
+  if (anyByte) {
+    raw = typeof key === 'string' ? Buffer.from(key, 'utf8') : key;
+  } else if (typeof key === 'string') {
     // Checked on the string (one native scan) before it becomes bytes.
     if (FORBIDDEN.test(key)) throw new MemcachedError(Rc.BAD_KEY_PROVIDED, 'key holds whitespace or a control character');
     raw = Buffer.from(key, 'utf8');

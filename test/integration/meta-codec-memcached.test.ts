@@ -8,7 +8,7 @@ import * as net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 
 import type { Command, Outcome } from '../../src/memcache/protocol/command.js';
-import { MetaCodec, type MetaGetCommand } from '../../src/memcache/protocol/meta.js';
+import { MetaCodec } from '../../src/memcache/protocol/meta.js';
 import { Fold, type WireRequest } from '../../src/memcache/protocol/wire-codec.js';
 import { ByteWriter } from '../../src/util/byte-writer.js';
 import { Rc } from '../../src/util/errors.js';
@@ -220,7 +220,7 @@ describe('MetaCodec against memcached', () => {
 
   test('get-and-touch (touchTtl) returns the item and sets its TTL', async () => {
     await conn.one({ op: 'store', mode: 'set', key: k('m:gat'), value: v('g'), flags: 3, ttl: 0 });
-    const gat: MetaGetCommand = { op: 'get', keys: [k('m:gat'), k('m:gat-missing')], withCas: false, touchTtl: 700 };
+    const gat: Command = { op: 'get', keys: [k('m:gat'), k('m:gat-missing')], withCas: false, touchTtl: 700 };
     const out = await conn.one(gat);
     assert.equal(out.rc, 0);
     assert.deepStrictEqual([...out.items!], [{ value: v('g'), flags: 3, cas: 0n }, undefined]);

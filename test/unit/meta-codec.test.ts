@@ -18,7 +18,7 @@ import {
   needsBase64,
   type MetaDecoderOptions,
   type MetaFrame,
-  type MetaGetCommand,
+
 } from '../../src/memcache/protocol/meta.js';
 import { ProtocolError } from '../../src/memcache/protocol/text.js';
 import { Fold, type WireRequest } from '../../src/memcache/protocol/wire-codec.js';
@@ -69,9 +69,9 @@ describe('encodeMeta: exact request bytes', () => {
   });
 
   it('get-and-touch (touchTtl) adds T to every mg', () => {
-    const one: MetaGetCommand = { op: 'get', keys: [key('foo')], withCas: true, touchTtl: 300 };
+    const one: Command = { op: 'get', keys: [key('foo')], withCas: true, touchTtl: 300 };
     assert.equal(bytesOf(one, 1), 'mg foo v f c T300 O1\r\n');
-    const two: MetaGetCommand = { op: 'get', keys: [key('a'), key('b')], withCas: false, touchTtl: 0 };
+    const two: Command = { op: 'get', keys: [key('a'), key('b')], withCas: false, touchTtl: 0 };
     assert.equal(bytesOf(two, 5), 'mg a v f T0 q O5\r\nmg b v f T0 q O6\r\nmn\r\n');
   });
 

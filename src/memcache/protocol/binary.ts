@@ -25,6 +25,8 @@ export const Opcode = {
   PREPEND: 0x0f,
   STAT: 0x10,
   TOUCH: 0x1c,
+  GAT: 0x1d,
+  GATQ: 0x1e,
   SASL_LIST_MECHS: 0x20,
   SASL_AUTH: 0x21,
   SASL_STEP: 0x22,
@@ -98,15 +100,20 @@ export function encodeBinary(cmd: Command, opaque: number, w: ByteWriter): void 
   switch (cmd.op) {
     case 'get': {
       const n = cmd.keys.length;
+      // Get-and-touch is GAT/GATQ: a get whose 4-byte extras carry the new expiration.
+      const touch = cmd.touchTtl !== undefined;
+      const extras = touch ? 4 : 0;
       if (n === 1) {
         const key = cmd.keys[0]!;
-        header(w, Opcode.GET, key.length, 0, key.length, opaque, 0n);
+        header(w, touch ? Opcode.GAT : Opcode.GET, key.length, extras, extras + key.length, opaque, 0n);
+        if (touch) w.uint32(cmd.touchTtl!);
         w.bytes(key);
         return;
       }
       for (let i = 0; i < n; i++) {
         const key = cmd.keys[i]!;
-        header(w, Opcode.GETQ, key.length, 0, key.length, (opaque - n + i) >>> 0, 0n);
+        header(w, touch ? Opcode.GATQ : Opcode.GETQ, key.length, extras, extras + key.length, (opaque - n + i) >>> 0, 0n);
+        if (touch) w.uint32(cmd.touchTtl!);
         w.bytes(key);
       }
       header(w, Opcode.NOOP, 0, 0, 0, opaque, 0n);
@@ -281,7 +288,7 @@ export function acceptBinary(cmd: Command, opaque: number, out: Outcome, frame: 
   if (cmd.op === 'get' && cmd.keys.length > 1 && frame.opaque !== opaque) {
     const n = cmd.keys.length;
     const slot = (frame.opaque - (opaque - n)) >>> 0;
-    if (slot >= n || frame.opcode !== Opcode.GETQ) throw desync(cmd, frame);
+    if (slot >= n || (frame.opcode !== Opcode.GETQ && frame.opcode !== Opcode.GATQ)) throw desync(cmd, frame);
     if (frame.status === Status.NO_ERROR) {
       (out.items ??= new Array(n))[slot] = itemOf(frame);
     } else if (frame.status !== Status.KEY_NOT_FOUND) {

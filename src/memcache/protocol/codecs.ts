@@ -1,16 +1,37 @@
-// Protocol name → its codec: the one place that lists the wire protocols. A connection makes a
-// fresh codec for every socket it opens, so no decoder state outlives a connection.
+// Protocol name → its codec and what it can carry: the one place that lists the wire protocols.
+// A connection makes a fresh codec for every socket it opens, so no decoder state outlives a
+// connection; the cluster reads the traits to decide what to check or emulate before sending.
 
 import { BinaryCodec } from './binary.js';
+import { MetaCodec } from './meta.js';
 import { TextCodec } from './text.js';
 import type { Protocol, WireCodec } from './wire-codec.js';
 
-const CODECS: Record<Protocol, () => WireCodec> = {
-  text: () => new TextCodec(),
-  binary: () => new BinaryCodec(),
-  meta: () => new TextCodec(), // replaced by MetaCodec when protocol/meta.ts lands
+export interface WireTraits {
+  /**
+   * Keys may hold any byte: the codec encodes them (meta's base64 `b` keys). Otherwise a key
+   * with whitespace or a control byte is refused before it is placed (it could end a line).
+   */
+  readonly anyKeyByte: boolean;
+  /** incr/decr can create a missing counter with an initial value and TTL in one request. */
+  readonly counterWithInitial: boolean;
+}
+
+interface WireProtocol {
+  readonly create: () => WireCodec;
+  readonly traits: WireTraits;
+}
+
+const PROTOCOLS: Record<Protocol, WireProtocol> = {
+  text: { create: () => new TextCodec(), traits: { anyKeyByte: false, counterWithInitial: false } },
+  binary: { create: () => new BinaryCodec(), traits: { anyKeyByte: false, counterWithInitial: true } },
+  meta: { create: () => new MetaCodec(), traits: { anyKeyByte: true, counterWithInitial: true } },
 };
 
 export function createCodec(protocol: Protocol): WireCodec {
-  return CODECS[protocol]();
+  return PROTOCOLS[protocol].create();
+}
+
+export function wireTraits(protocol: Protocol): WireTraits {
+  return PROTOCOLS[protocol].traits;
 }

@@ -4,7 +4,13 @@
 export type StoreMode = 'set' | 'add' | 'replace' | 'append' | 'prepend' | 'cas';
 
 export type Command =
-  | { readonly op: 'get'; readonly keys: readonly Buffer[]; readonly withCas: boolean }
+  | {
+      readonly op: 'get';
+      readonly keys: readonly Buffer[];
+      readonly withCas: boolean;
+      /** Get-and-touch: also set each found item's TTL to this (seconds, memcached's rule). */
+      readonly touchTtl?: number;
+    }
   | {
       readonly op: 'store';
       readonly mode: StoreMode;

@@ -16,14 +16,9 @@ import type { ByteWriter } from '../../util/byte-writer.js';
 import { MemcachedError, Rc } from '../../util/errors.js';
 import { ReadBuffer } from '../../util/read-buffer.js';
 import { UINT64_MAX, type Command, type Outcome, type StoreMode } from './command.js';
-import { ProtocolError, serverErrorRc } from './text.js';
+import { ProtocolError } from './protocol-error.js';
+import { serverErrorRc } from './text.js';
 import { Fold, type Refusal, type WireCodec, type WireRequest } from './wire-codec.js';
-
-/** A get that may also set the items' TTL (mg's `T` flag): get-and-touch. */
-export type MetaGetCommand = Extract<Command, { op: 'get' }> & {
-  /** Meta only: set each found item's TTL to this many seconds while reading it. */
-  readonly touchTtl?: number;
-};
 
 /** `opaque` when the reply carried no `O` token. */
 export const NO_OPAQUE = -1;
@@ -99,7 +94,7 @@ const MODE: Record<StoreMode, string> = {
 export function encodeMeta(cmd: Command, opaque: number, w: ByteWriter): void {
   switch (cmd.op) {
     case 'get': {
-      const touchTtl = (cmd as MetaGetCommand).touchTtl;
+      const touchTtl = cmd.touchTtl;
       const flags = (cmd.withCas ? ' v f c' : ' v f') + (touchTtl !== undefined ? ` T${touchTtl}` : '');
       const n = cmd.keys.length;
       if (n === 1) {

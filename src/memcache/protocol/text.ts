@@ -25,7 +25,9 @@ const CRLF = '\r\n';
 export function encodeText(cmd: Command, w: ByteWriter): void {
   switch (cmd.op) {
     case 'get': {
-      w.latin1(cmd.withCas ? 'gets' : 'get');
+      // gat/gats (memcached 1.5.3+): the same VALUE replies, and each found item gets the TTL.
+      if (cmd.touchTtl !== undefined) w.latin1(cmd.withCas ? `gats ${cmd.touchTtl}` : `gat ${cmd.touchTtl}`);
+      else w.latin1(cmd.withCas ? 'gets' : 'get');
       for (const key of cmd.keys) {
         w.byte(0x20);
         w.bytes(key);
