@@ -143,6 +143,16 @@ describe('ReadBuffer', () => {
 });
 
 describe('ByteWriter', () => {
+  it('decimal writes the digits String() would, growing the buffer as needed', () => {
+    const values = [0, 7, 9, 10, 11, 99, 100, 101, 1234567, 4294967295, 4294967296, Number.MAX_SAFE_INTEGER];
+    const w = new ByteWriter(1);
+    for (const n of values) {
+      w.decimal(n);
+      w.byte(0x2c);
+    }
+    assert.equal(Buffer.concat(w.take()).toString('latin1'), values.map((n) => `${n},`).join(''));
+  });
+
   it('small pieces of every kind coalesce into one chunk', () => {
     const w = new ByteWriter();
     w.latin1('get ');

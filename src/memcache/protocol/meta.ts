@@ -78,13 +78,22 @@ function writeKeyToken(w: ByteWriter, key: Buffer): boolean {
 }
 
 const MODE: Record<StoreMode, string> = {
-  set: 'MS',
-  add: 'ME',
-  replace: 'MR',
-  append: 'MA',
-  prepend: 'MP',
-  cas: 'MS',
+  set: ' MS',
+  add: ' ME',
+  replace: ' MR',
+  append: ' MA',
+  prepend: ' MP',
+  cas: ' MS',
 };
+
+/** v f [c] [T<ttl>]: the value, its flags, its CAS when asked for, and get-and-touch's TTL. */
+function writeGetFlags(w: ByteWriter, cmd: Extract<Command, { op: 'get' }>): void {
+  w.latin1(cmd.withCas ? ' v f c' : ' v f');
+  if (cmd.touchTtl !== undefined) {
+    w.latin1(' T');
+    w.decimal(cmd.touchTtl);
+  }
+}
 
 /**
  * Writes `cmd` with opaque `opaque`. A get of n != 1 keys uses opaques opaque .. opaque+n-1
@@ -94,19 +103,23 @@ const MODE: Record<StoreMode, string> = {
 export function encodeMeta(cmd: Command, opaque: number, w: ByteWriter): void {
   switch (cmd.op) {
     case 'get': {
-      const touchTtl = cmd.touchTtl;
-      const flags = (cmd.withCas ? ' v f c' : ' v f') + (touchTtl !== undefined ? ` T${touchTtl}` : '');
       const n = cmd.keys.length;
       if (n === 1) {
         w.latin1('mg ');
         writeKey(w, cmd.keys[0]!);
-        w.latin1(`${flags} O${opaque >>> 0}${CRLF}`);
+        writeGetFlags(w, cmd);
+        w.latin1(' O');
+        w.decimal(opaque >>> 0);
+        w.latin1(CRLF);
         return;
       }
       for (let i = 0; i < n; i++) {
         w.latin1('mg ');
         writeKey(w, cmd.keys[i]!);
-        w.latin1(`${flags} q O${(opaque + i) >>> 0}${CRLF}`);
+        writeGetFlags(w, cmd);
+        w.latin1(' q O');
+        w.decimal((opaque + i) >>> 0);
+        w.latin1(CRLF);
       }
       w.latin1(`mn${CRLF}`);
       return;
@@ -117,11 +130,19 @@ export function encodeMeta(cmd: Command, opaque: number, w: ByteWriter): void {
       // so `b` goes after it; an ms that fails to parse is answered CLIENT_ERROR and its data
       // block is then read as a command (1.6.18), which would desync the connection.
       const b64 = writeKeyToken(w, cmd.key);
-      w.latin1(` ${cmd.value.length}${b64 ? ' b' : ''}`);
-      // `c` asks for the new CAS on HD, as the binary protocol's store reply has it.
-      w.latin1(` F${cmd.flags >>> 0} T${cmd.ttl} ${MODE[cmd.mode]}`);
+      w.byte(SP);
+      w.decimal(cmd.value.length);
+      if (b64) w.latin1(' b');
+      w.latin1(' F');
+      w.decimal(cmd.flags >>> 0);
+      w.latin1(' T');
+      w.decimal(cmd.ttl);
+      w.latin1(MODE[cmd.mode]);
       if (cmd.mode === 'cas') w.latin1(` C${cmd.cas ?? 0n}`);
-      w.latin1(` c O${opaque >>> 0}${CRLF}`);
+      // `c` asks for the new CAS on HD, as the binary protocol's store reply has it.
+      w.latin1(' c O');
+      w.decimal(opaque >>> 0);
+      w.latin1(CRLF);
       w.bytes(cmd.value);
       w.latin1(CRLF);
       return;
