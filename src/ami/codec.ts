@@ -8,7 +8,7 @@
 // not do is grow without bound when the peer lies, so a line, a message's header count and a
 // message's bytes each have a cap; passing one is an AmiProtocolError and the connection is done.
 
-import { MemcachedError, Rc } from '../util/errors.js';
+import { Rc, ResultError } from '../util/errors.js';
 import { ReadBuffer } from '../util/read-buffer.js';
 
 const LF = 0x0a;
@@ -29,7 +29,15 @@ export type AmiFrame =
   /** A message that starts with neither: nothing Asterisk 22 sends, kept for the caller to judge. */
   | { readonly kind: 'other'; readonly headers: AmiHeaders };
 
-export class AmiProtocolError extends MemcachedError {
+/** A failure on the AMI side (Asterisk's manager interface), never the cache's: the code says what, the class where. */
+export class AmiError extends ResultError {
+  constructor(rc: number, message?: string, options?: { cause?: unknown; serverText?: string }) {
+    super(rc, message, options);
+    this.name = 'AmiError';
+  }
+}
+
+export class AmiProtocolError extends AmiError {
   constructor(message: string) {
     super(Rc.PROTOCOL_ERROR, message);
     this.name = 'AmiProtocolError';
@@ -153,7 +161,7 @@ export const AMI_MAX_INPUT_HEADERS = 128;
 
 const NAME = /^[A-Za-z0-9_-]+$/;
 
-export class AmiEncodeError extends MemcachedError {
+export class AmiEncodeError extends AmiError {
   constructor(message: string) {
     super(Rc.INVALID_ARGUMENTS, message);
     this.name = 'AmiEncodeError';

@@ -4,7 +4,16 @@
 // as it can (SPEC §3).
 
 import type { LeaseEngine } from '../leases/engine.js';
+import { ResultError } from '../util/errors.js';
 import type { CacheBackend } from './backend.js';
+
+/** A dialplan command's own failure (no lease engine, no uniqueid, a miss MCD reports as 16): not the cache's. */
+export class CommandError extends ResultError {
+  constructor(rc: number, message?: string, options?: { cause?: unknown; serverText?: string }) {
+    super(rc, message, options);
+    this.name = 'CommandError';
+  }
+}
 
 export interface ArgumentDoc {
   readonly name: string;
