@@ -8,7 +8,7 @@
 // drop-in for the Client (errors arrive as rejections, never as throws). No timers: expiry is
 // checked lazily on access and under memory pressure, so nothing keeps the process alive.
 
-import type { Item } from '../memcache/protocol/command.js';
+import type { Item, StoreMode } from '../memcache/protocol/command.js';
 import { MemcachedError, Rc } from '../util/errors.js';
 import { keyBytes, MAX_KEY_BYTES } from '../util/keys.js';
 import { checkCas, checkFlags, checkKeyPrefix, checkTtl, toUint64, UINT64_MAX } from '../util/request-rules.js';
@@ -70,8 +70,6 @@ interface Entry {
   /** What the item counts against the memory cap. */
   size: number;
 }
-
-type StoreMode = 'set' | 'add' | 'replace' | 'append' | 'prepend' | 'cas';
 
 /**
  * What a snapshot holds, in the order it must be replayed: the items from least to most recently

@@ -5,6 +5,10 @@
 
 import { MemcachedError, Rc } from './errors.js';
 
+/**
+ * memcached's key limit, prefix included (libmemcached's MEMCACHED_MAX_KEY - 1). Also the longest
+ * namespace + key libmemcached hashes: the router gives a longer one hash 0, as it does.
+ */
 export const MAX_KEY_BYTES = 250;
 
 /** A character that is never allowed in a key (UTF-8 never encodes other characters to these bytes). */
