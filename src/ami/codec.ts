@@ -146,12 +146,6 @@ export function header(headers: AmiHeaders, name: string): string | undefined {
   return undefined;
 }
 
-/** Every value of `name`, in order (`Output:`, `Variable:`, `Multi:`). */
-export function headerValues(headers: AmiHeaders, name: string): string[] {
-  const want = name.toLowerCase();
-  return headers.filter(([n]) => n.toLowerCase() === want).map(([, v]) => v);
-}
-
 // ---- encoding ----
 
 /** Asterisk reads at most 1022 bytes + CRLF per line (`inbuf[1025]`, get_input in main/manager.c). */
@@ -186,12 +180,5 @@ export function encodeAction(action: string, actionId: string, headers: AmiHeade
     if (Buffer.byteLength(line, 'utf8') > AMI_MAX_INPUT_LINE_BYTES) throw new AmiEncodeError(`the ${name} line is longer than ${AMI_MAX_INPUT_LINE_BYTES} bytes`);
     text += `${line}\r\n`;
   }
-  return Buffer.from(`${text}\r\n`, 'utf8');
-}
-
-/** One message as Asterisk writes it (for the test server): `Name: value\r\n` lines and the empty line. */
-export function encodeMessage(headers: AmiHeaders): Buffer {
-  let text = '';
-  for (const [name, value] of headers) text += `${name}: ${value}\r\n`;
   return Buffer.from(`${text}\r\n`, 'utf8');
 }

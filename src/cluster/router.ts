@@ -141,11 +141,6 @@ export class Router {
     this.#owners = owners;
   }
 
-  /** A router over the same servers and options with another live set (ejected servers = false). */
-  withLive(live: readonly boolean[]): Router {
-    return new Router(this.servers, this.options, live);
-  }
-
   /**
    * The hash libmemcached computes for this key (namespace rule included). Note that with a
    * single server libmemcached computes no hash at all; indexFor() does the same.
@@ -200,7 +195,7 @@ export class Router {
     return this.#owners[right]!;
   }
 
-  /** [value, serverIndex] pairs in continuum order (for tests and the CLI). Empty for modula. */
+  /** [value, serverIndex] pairs in continuum order, to compare with libmemcached's own. Empty for modula. */
   continuum(): Array<[number, number]> {
     const out: Array<[number, number]> = [];
     for (let i = 0; i < this.#values.length; i++) out.push([this.#values[i]!, this.#owners[i]!]);

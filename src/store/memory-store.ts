@@ -391,9 +391,6 @@ class Storage {
   }
 }
 
-/** Set only while withPrefix() constructs a view, so the view shares its parent's storage. */
-let sharedStorage: Storage | null = null;
-
 const PRINTABLE_ASCII = /^[\x21-\x7e]+$/;
 
 export class MemoryStore {
@@ -403,28 +400,11 @@ export class MemoryStore {
 
   constructor(options: MemoryStoreOptions = {}) {
     this.#prefix = prefixOf(options.keyPrefix ?? '');
-    if (sharedStorage !== null) {
-      this.#storage = sharedStorage;
-      return;
-    }
     const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
     const maxItemBytes = options.maxItemBytes ?? DEFAULT_MAX_ITEM_BYTES;
     checkPositive(maxBytes, 'maxBytes');
     checkPositive(maxItemBytes, 'maxItemBytes');
     this.#storage = new Storage(maxBytes, maxItemBytes, options.now ?? Date.now);
-  }
-
-  /**
-   * Another view of the same items under another key prefix: what two Clients with different
-   * prefixes on one memcached are. Closing any view closes the storage for all of them.
-   */
-  withPrefix(keyPrefix: string): MemoryStore {
-    sharedStorage = this.#storage;
-    try {
-      return new MemoryStore({ keyPrefix });
-    } finally {
-      sharedStorage = null;
-    }
   }
 
   // ---- reading ----

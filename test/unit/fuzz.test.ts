@@ -9,7 +9,7 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 
 import { AgiDecoder, AgiProtocolError, encodeCommand } from '../../src/agi/codec.js';
-import { parseConfigText } from '../../src/config/asterisk-conf.js';
+import { parseConfigText } from '../support/config-text.js';
 import { ConfigError, settingsFromConfig } from '../../src/config/settings.js';
 import { BinaryDecoder } from '../../src/memcache/protocol/binary.js';
 import { ProtocolError, TextDecoder } from '../../src/memcache/protocol/text.js';
