@@ -1,4 +1,4 @@
-// res-memcached's public API: the memcached client library (SPEC §5) and what an application
+// res-memcached's public API: the memcached client library (README.md, "The client library") and what an application
 // needs around it. `import { Client } from 'res-memcached'`.
 
 export {

@@ -8,7 +8,8 @@
 // bounded by the decoder (src/ami/codec.ts). A timed-out action drops the session: Asterisk
 // answers actions in order (main/manager.c, process_message), so a missing answer means it is
 // stuck or the stream is out of step, and a fresh session is the way back. The library logs
-// nothing; the caller gets typed events through onEvent (STYLE.md, pattern 14).
+// nothing; the caller gets typed events through onEvent and decides what to log (the daemon logs
+// with pino, tests assert on them).
 
 import { createHash } from 'node:crypto';
 import { createConnection, type Socket } from 'node:net';

@@ -1,8 +1,8 @@
 // Key placement exactly as libmemcached 1.1.4 does it: modula, the consistent-hashing continuum
 // (libmemcached's own 100-point flavour, the spymemcached flavour and the weighted 160-point
 // libketama flavour), lower-bound lookup with wrap-around. See test/fixtures/vectors/ALGORITHMS.md
-// §4-§8; sources: src/libmemcached/hash.cc (dispatch_host, _generate_hash_wrapper) and
-// src/libmemcached/hosts.cc (update_continuum).
+// §4-§8; libmemcached's own sources (ALGORITHMS.md §10 gives the repository): src/libmemcached/hash.cc
+// (dispatch_host, _generate_hash_wrapper) and src/libmemcached/hosts.cc (update_continuum).
 //
 // A Router is immutable and pure (no sockets, no timers). Lookups do not allocate: the continuum
 // lives in typed arrays and the namespace+key bytes are assembled in a scratch buffer.

@@ -1,4 +1,4 @@
-// memcached.conf → typed, validated Settings (SPEC §4).
+// memcached.conf → typed, validated Settings (every key: README.md, "memcached.conf").
 //
 // [general] keeps every key the C module res_memcached read (ttl, binary_proto, hash, keyprefix,
 // server) with the same meaning, and adds the client library's knobs; [agi] configures the

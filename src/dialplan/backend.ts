@@ -1,4 +1,4 @@
-// What the dialplan commands need from a cache: the memcached operations of SPEC §3, with
+// What the dialplan commands need from a cache: the memcached operations they use, with
 // memcached's semantics. Both the cluster Client (real memcached) and the embedded MemoryStore
 // satisfy it structurally, so dialplan code never knows which one serves.
 //

@@ -1,5 +1,6 @@
-// The embedded store (SPEC §2.5, §4: no `server=` line): an in-process cache with memcached's
-// semantics, so a single box works with no memcached installed. It satisfies the dialplan's
+// The embedded store (used when memcached.conf has no `server=` line; ARCHITECTURE.md, "The
+// embedded store and snapshots"): an in-process cache with memcached's semantics, so a single
+// box works with no memcached installed. It satisfies the dialplan's
 // CacheBackend structurally and answers with the codes the cluster Client reports from a real
 // memcached 1.6 over the binary protocol (the default); test/support/cache-behaviour.ts runs the
 // same assertions against both.

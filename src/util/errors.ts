@@ -1,6 +1,7 @@
 // Result codes: libmemcached 1.0's memcached_return_t (numbers, names and memcached_strerror()
 // texts taken from libmemcached 1.1.4, test/fixtures/vectors/return-codes.json), followed by the
-// codes of the Asterisk res_memcached module (SPEC §3). One closed list for the whole package.
+// codes of the Asterisk res_memcached module (README.md, "Result codes"). One closed list for the
+// whole package; ARCHITECTURE.md, "Result codes", says which classes carry them.
 
 export const Rc = {
   SUCCESS: 0,

@@ -1,4 +1,4 @@
-// Key rules shared by the memcached client and the embedded store (SPEC §3, §5): a key is
+// Key rules shared by the memcached client and the embedded store, so both refuse the same keys: a key is
 // bytes (strings as UTF-8), 1..250 bytes together with its prefix, with no whitespace or
 // control byte — so a key coming from a caller can never end a protocol line and inject a
 // command. Refusals are MEMCACHED_BAD_KEY_PROVIDED (33), as libmemcached's.

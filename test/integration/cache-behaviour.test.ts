@@ -1,5 +1,6 @@
 // The behaviour suite of test/support/cache-behaviour.ts against real memcached over both
-// protocols and against the embedded store (SPEC §7): one set of assertions, three backends.
+// protocols and against the embedded store: one set of assertions, three backends, so the store
+// cannot drift from what memcached does.
 // The three run side by side — each has its own memcached or store — so the suite costs about
 // one TTL wait, not three.
 

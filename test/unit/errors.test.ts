@@ -33,7 +33,7 @@ test("every memcached_return_t: libmemcached's number, name and strerror text", 
   assert.equal(checked, 50);
 });
 
-test("the module's own codes count down from 127 (SPEC §3)", () => {
+test("the module's own codes count down from 127 (README.md, \"Result codes\")", () => {
   assert.deepEqual(
     allRcs().filter((r) => r.code >= 122).map((r) => [r.code, r.name]),
     [

@@ -1,4 +1,4 @@
-// Property-based tests (fast-check, issue 5 §2) of everything that reads bytes from outside:
+// Property-based tests (fast-check; RELIABILITY.md, "Property-based tests") of everything that reads bytes from outside:
 // the three decoders never throw anything but their protocol error and do not care where chunk
 // boundaries fall; the config parser either gives settings or a ConfigError naming a real line;
 // and a value quoted by our AGI encoder comes back byte for byte through Asterisk's own parser

@@ -1,5 +1,6 @@
-// What only the embedded store has (issue 3 §3): the memory cap and its LRU eviction, stats,
-// expiry on an injected clock, close(), views with another prefix, and keys as raw bytes. The
+// What only the embedded store has (ARCHITECTURE.md, "The embedded store and snapshots"): the
+// memory cap and its LRU eviction, stats, expiry on an injected clock, close(), the key prefix,
+// and keys as raw bytes. The
 // memcached semantics it shares with real memcached are in test/support/cache-behaviour.ts.
 
 import assert from 'node:assert/strict';
