@@ -1,4 +1,4 @@
-// res-memcached's public API: the memcached client library (SPEC §5) and what an application
+// res-memcached's public API: the memcached client library (README.md, "The client library") and what an application
 // needs around it. `import { Client } from 'res-memcached'`.
 
 export {
@@ -17,7 +17,7 @@ export { HASH_NAMES, DISTRIBUTIONS, type HashName, type DistributionName, type S
 export { hashKey } from './cluster/hash.js';
 export { Router, type RouterOptions } from './cluster/router.js';
 export type { Protocol, SaslCredentials, SocketFactory, TlsSettings, Address } from './memcache/connection.js';
-export { MemcachedError, Rc, rcName, rcText, allRcs, type RcName } from './util/errors.js';
+export { MemcachedError, ResultError, Rc, rcName, rcText, allRcs, type RcName } from './util/errors.js';
 export { loadSettings, defaultSettings, ConfigError, CONFIG_DEFAULTS, type Settings } from './config/settings.js';
 export { clientOptionsFromSettings } from './daemon/client-options.js';
 export { MemoryStore, type MemoryStoreOptions } from './store/memory-store.js';

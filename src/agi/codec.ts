@@ -2,7 +2,7 @@
 // incremental decoder of what Asterisk sends — the environment block, then answers, with
 // `HANGUP` notifications arriving inline — and an encoder of command lines. No sockets here.
 
-import { MemcachedError, Rc } from '../util/errors.js';
+import { Rc, ResultError } from '../util/errors.js';
 import { ReadBuffer } from '../util/read-buffer.js';
 
 const LF = 0x0a;
@@ -39,7 +39,15 @@ export type AgiFrame =
   /** A line that is none of the above: bytes an argument smuggled past the environment block. */
   | { readonly kind: 'stray'; readonly line: Buffer };
 
-export class AgiProtocolError extends MemcachedError {
+/** A failure on the AGI side (Asterisk's session), never the cache's: the code says what, the class where. */
+export class AgiError extends ResultError {
+  constructor(rc: number, message?: string, options?: { cause?: unknown; serverText?: string }) {
+    super(rc, message, options);
+    this.name = 'AgiError';
+  }
+}
+
+export class AgiProtocolError extends AgiError {
   constructor(message: string) {
     super(Rc.PROTOCOL_ERROR, message);
     this.name = 'AgiProtocolError';

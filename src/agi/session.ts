@@ -4,8 +4,8 @@
 // and a clean end: we half-close, Asterisk answers with one last `HANGUP` and closes.
 
 import type { Socket } from 'node:net';
-import { MemcachedError, Rc } from '../util/errors.js';
-import { AgiDecoder, AgiProtocolError, type AgiEnvironment, type AgiFrame } from './codec.js';
+import { Rc } from '../util/errors.js';
+import { AgiDecoder, AgiError, AgiProtocolError, type AgiEnvironment, type AgiFrame } from './codec.js';
 
 export interface SessionLimits {
   /** Deadline for the whole environment block, from connect (ms). */
@@ -19,7 +19,7 @@ export interface SessionLimits {
 export type AgiAnswer = Extract<AgiFrame, { kind: 'answer' }>;
 
 /** The session ended before the thing awaited: peer closed, deadline, or a protocol breach. */
-export class AgiSessionClosed extends MemcachedError {
+export class AgiSessionClosed extends AgiError {
   constructor(readonly reason: string) {
     super(Rc.CONNECTION_FAILURE, `AGI session closed: ${reason}`);
     this.name = 'AgiSessionClosed';

@@ -1,5 +1,5 @@
 // When to try the AMI connection again, as a small pure class with an injectable random source
-// (STYLE.md, pattern 10; the same shape as src/cluster/health.ts). Exponential from initialMs,
+// (the same shape as src/cluster/health.ts: plain state, no timers, so tests need no clock). Exponential from initialMs,
 // capped at maxMs, with "equal jitter": each delay lies in [base/2, base], so many daemons that lost
 // the same Asterisk do not come back in step, and no delay is ever above maxMs.
 

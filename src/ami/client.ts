@@ -8,13 +8,14 @@
 // bounded by the decoder (src/ami/codec.ts). A timed-out action drops the session: Asterisk
 // answers actions in order (main/manager.c, process_message), so a missing answer means it is
 // stuck or the stream is out of step, and a fresh session is the way back. The library logs
-// nothing; the caller gets typed events through onEvent (STYLE.md, pattern 14).
+// nothing; the caller gets typed events through onEvent and decides what to log (the daemon logs
+// with pino, tests assert on them).
 
 import { createHash } from 'node:crypto';
 import { createConnection, type Socket } from 'node:net';
-import { MemcachedError, Rc } from '../util/errors.js';
+import { Rc } from '../util/errors.js';
 import { Backoff, AMI_DEFAULT_BACKOFF, type BackoffPolicy } from './backoff.js';
-import { AmiDecoder, encodeAction, header, type AmiDecoderOptions, type AmiFrame, type AmiHeaders } from './codec.js';
+import { AmiDecoder, AmiError, encodeAction, header, type AmiDecoderOptions, type AmiFrame, type AmiHeaders } from './codec.js';
 
 export type AmiState = 'idle' | 'connecting' | 'up' | 'down' | 'closed';
 
@@ -86,7 +87,7 @@ export interface AmiClientOptions {
 }
 
 /** Asterisk answered `Response: Error`; `serverText` is its `Message:`. */
-export class AmiActionError extends MemcachedError {
+export class AmiActionError extends AmiError {
   constructor(action: string, message: string) {
     super(Rc.ERROR, `AMI ${action}: ${message}`, { serverText: message });
     this.name = 'AmiActionError';
@@ -176,7 +177,7 @@ export class AmiClient {
     const session = this.#session;
     this.#session = null;
     this.#state = 'closed';
-    this.#failPending(new MemcachedError(Rc.CONNECTION_FAILURE, 'AMI client closed'));
+    this.#failPending(new AmiError(Rc.CONNECTION_FAILURE, 'AMI client closed'));
     session?.socket.destroy();
   }
 
@@ -186,7 +187,7 @@ export class AmiClient {
    * timeoutMs (and the session is dropped). `list: true` collects the EventList items.
    */
   action(action: string, headers: AmiHeaders = [], options: { timeoutMs?: number; list?: boolean } = {}): Promise<AmiResponse> {
-    if (this.#state !== 'up') return Promise.reject(new MemcachedError(Rc.CONNECTION_FAILURE, `AMI is ${this.#state}${this.#lastDown === null ? '' : ` (${this.#lastDown})`}`));
+    if (this.#state !== 'up') return Promise.reject(new AmiError(Rc.CONNECTION_FAILURE, `AMI is ${this.#state}${this.#lastDown === null ? '' : ` (${this.#lastDown})`}`));
     return this.#send(action, headers, options.timeoutMs ?? this.#o.actionTimeoutMs, options.list ?? false);
   }
 
@@ -362,9 +363,9 @@ export class AmiClient {
 
   #send(action: string, headers: AmiHeaders, timeoutMs: number, list: boolean, onSuccess?: (r: AmiResponse) => void): Promise<AmiResponse> {
     const session = this.#session;
-    if (session === null) return Promise.reject(new MemcachedError(Rc.CONNECTION_FAILURE, 'AMI is not connected'));
+    if (session === null) return Promise.reject(new AmiError(Rc.CONNECTION_FAILURE, 'AMI is not connected'));
     if (this.#pending.size >= this.#o.maxPendingActions) {
-      return Promise.reject(new MemcachedError(Rc.FAILURE, `AMI: ${this.#pending.size} actions already wait for an answer`));
+      return Promise.reject(new AmiError(Rc.FAILURE, `AMI: ${this.#pending.size} actions already wait for an answer`));
     }
     const actionId = `${this.#idPrefix}-${this.#nextId++}`;
     let bytes: Buffer;
@@ -375,7 +376,7 @@ export class AmiClient {
     }
     return new Promise<AmiResponse>((resolve, reject) => {
       const timer = setTimeout(() => {
-        this.#settle(actionId, null, new MemcachedError(Rc.TIMEOUT, `AMI ${action}: no answer within ${timeoutMs} ms`));
+        this.#settle(actionId, null, new AmiError(Rc.TIMEOUT, `AMI ${action}: no answer within ${timeoutMs} ms`));
         this.#drop(session, 'timeout', `AMI at ${this.#where()} did not answer ${action} within ${timeoutMs} ms`);
       }, timeoutMs);
       this.#pending.set(actionId, { action, list, timer, resolve, reject, onSuccess, response: null, items: [] });
@@ -393,7 +394,7 @@ export class AmiClient {
     this.#pending.delete(actionId);
     clearTimeout(entry.timer);
     if (error !== null || p === null || p.response === null) {
-      entry.reject(error ?? new MemcachedError(Rc.PROTOCOL_ERROR, `AMI ${entry.action}: no response`));
+      entry.reject(error ?? new AmiError(Rc.PROTOCOL_ERROR, `AMI ${entry.action}: no response`));
       return;
     }
     const r: AmiResponse = { response: p.response.response, actionId, message: header(p.response.headers, 'Message'), headers: p.response.headers, items: p.items };
@@ -412,7 +413,7 @@ export class AmiClient {
     this.#clearTimers();
     session.socket.destroy();
     this.#lastDown = reason;
-    this.#failPending(new MemcachedError(Rc.CONNECTION_FAILURE, reason));
+    this.#failPending(new AmiError(Rc.CONNECTION_FAILURE, reason));
     if (this.#state === 'closed') return;
     this.#state = 'down';
     const retryInMs = this.#backoff.next();

@@ -8,7 +8,7 @@
 // not do is grow without bound when the peer lies, so a line, a message's header count and a
 // message's bytes each have a cap; passing one is an AmiProtocolError and the connection is done.
 
-import { MemcachedError, Rc } from '../util/errors.js';
+import { Rc, ResultError } from '../util/errors.js';
 import { ReadBuffer } from '../util/read-buffer.js';
 
 const LF = 0x0a;
@@ -29,7 +29,15 @@ export type AmiFrame =
   /** A message that starts with neither: nothing Asterisk 22 sends, kept for the caller to judge. */
   | { readonly kind: 'other'; readonly headers: AmiHeaders };
 
-export class AmiProtocolError extends MemcachedError {
+/** A failure on the AMI side (Asterisk's manager interface), never the cache's: the code says what, the class where. */
+export class AmiError extends ResultError {
+  constructor(rc: number, message?: string, options?: { cause?: unknown; serverText?: string }) {
+    super(rc, message, options);
+    this.name = 'AmiError';
+  }
+}
+
+export class AmiProtocolError extends AmiError {
   constructor(message: string) {
     super(Rc.PROTOCOL_ERROR, message);
     this.name = 'AmiProtocolError';
@@ -138,12 +146,6 @@ export function header(headers: AmiHeaders, name: string): string | undefined {
   return undefined;
 }
 
-/** Every value of `name`, in order (`Output:`, `Variable:`, `Multi:`). */
-export function headerValues(headers: AmiHeaders, name: string): string[] {
-  const want = name.toLowerCase();
-  return headers.filter(([n]) => n.toLowerCase() === want).map(([, v]) => v);
-}
-
 // ---- encoding ----
 
 /** Asterisk reads at most 1022 bytes + CRLF per line (`inbuf[1025]`, get_input in main/manager.c). */
@@ -153,7 +155,7 @@ export const AMI_MAX_INPUT_HEADERS = 128;
 
 const NAME = /^[A-Za-z0-9_-]+$/;
 
-export class AmiEncodeError extends MemcachedError {
+export class AmiEncodeError extends AmiError {
   constructor(message: string) {
     super(Rc.INVALID_ARGUMENTS, message);
     this.name = 'AmiEncodeError';
@@ -178,12 +180,5 @@ export function encodeAction(action: string, actionId: string, headers: AmiHeade
     if (Buffer.byteLength(line, 'utf8') > AMI_MAX_INPUT_LINE_BYTES) throw new AmiEncodeError(`the ${name} line is longer than ${AMI_MAX_INPUT_LINE_BYTES} bytes`);
     text += `${line}\r\n`;
   }
-  return Buffer.from(`${text}\r\n`, 'utf8');
-}
-
-/** One message as Asterisk writes it (for the test server): `Name: value\r\n` lines and the empty line. */
-export function encodeMessage(headers: AmiHeaders): Buffer {
-  let text = '';
-  for (const [name, value] of headers) text += `${name}: ${value}\r\n`;
   return Buffer.from(`${text}\r\n`, 'utf8');
 }

@@ -8,7 +8,7 @@ import { Client } from '../cluster/client.js';
 import type { Settings } from '../config/settings.js';
 import { clientOptionsFromSettings } from '../daemon/client-options.js';
 import { LeaseEngine } from '../leases/engine.js';
-import { MemcachedError, Rc, rcName, rcText } from '../util/errors.js';
+import { MemcachedError, Rc, rcName, rcText, ResultError } from '../util/errors.js';
 import { UsageError, type Io } from './io.js';
 import { readSettingsReporting } from './settings-source.js';
 
@@ -61,7 +61,7 @@ export async function runAdmin(verb: AdminVerb, args: readonly string[], options
       }
     }
   } catch (err) {
-    if (!(err instanceof MemcachedError)) throw err;
+    if (!(err instanceof ResultError)) throw err;
     const detail = err.message !== rcText(err.rc) && err.message.length > 0 ? `: ${err.message}` : '';
     const subject = verb === 'stats' ? 'stats' : `${verb} ${call.key}`;
     io.err(`res-memcached: ${subject}: ${err.code} (${err.rc})${detail}\n`);
@@ -212,7 +212,7 @@ class DoorStore implements AdminStore {
   async stats(): Promise<{ rows: string[][]; failures: string[] }> {
     // /metrics rather than /health: it carries the store's items, bytes, hits and misses.
     const { status, body } = await this.#fetch('GET', '/metrics');
-    if (status !== 200) throw new MemcachedError(Rc.FAILURE, `GET /metrics answered HTTP ${status}`);
+    if (status !== 200) throw new ResultError(Rc.FAILURE, `GET /metrics answered HTTP ${status}`);
     const rows: string[][] = [];
     for (const line of body.toString('utf8').split('\n')) {
       const m = STORE_METRIC.exec(line);
@@ -232,10 +232,10 @@ class DoorStore implements AdminStore {
     const res = await this.#fetch(method, path, body);
     const rcText = res.headers['x-mcd-result'];
     if (typeof rcText !== 'string' || !/^\d+$/.test(rcText)) {
-      throw new MemcachedError(Rc.FAILURE, `${this.#host}:${this.#port} answered HTTP ${res.status} without X-MCD-Result: not the res-memcached door?`);
+      throw new ResultError(Rc.FAILURE, `${this.#host}:${this.#port} answered HTTP ${res.status} without X-MCD-Result: not the res-memcached door?`);
     }
     const rc = Number(rcText);
-    if (rc !== Rc.SUCCESS) throw new MemcachedError(rc);
+    if (rc !== Rc.SUCCESS) throw new ResultError(rc);
     return res.body;
   }
 

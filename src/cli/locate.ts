@@ -2,7 +2,7 @@
 
 import { Client } from '../cluster/client.js';
 import { clientOptionsFromSettings } from '../daemon/client-options.js';
-import { MemcachedError } from '../util/errors.js';
+import { ResultError } from '../util/errors.js';
 import { keyBytes } from '../util/keys.js';
 import { UsageError, type Io } from './io.js';
 import { readSettingsReporting } from './settings-source.js';
@@ -25,7 +25,7 @@ export async function runLocate(keys: readonly string[], configPath: string | un
       try {
         io.out(`${key}\t${place(key)}\n`);
       } catch (err) {
-        if (!(err instanceof MemcachedError)) throw err;
+        if (!(err instanceof ResultError)) throw err;
         io.err(`res-memcached: ${JSON.stringify(key)}: ${err.code} (${err.rc}): ${err.message}\n`);
         status = 1;
       }

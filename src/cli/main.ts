@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// res-memcached's command line (SPEC §6). Exit codes: 0 ok, 1 the job failed (a server is down,
+// res-memcached's command line (README.md, "The command line"). Exit codes: 0 ok, 1 the job failed (a server is down,
 // a config is invalid), 2 bad usage.
 
 import { realpathSync } from 'node:fs';

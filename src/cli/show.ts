@@ -1,5 +1,6 @@
 // `show functions|applications|function NAME|application NAME`: the usage texts, laid out as
-// Asterisk's `core show functions` / `core show function MCD` print them (SPEC §6).
+// Asterisk's `core show functions` / `core show function MCD` print them, so they read as
+// Asterisk's own.
 
 import type { Settings } from '../config/settings.js';
 import type { DialplanCommand } from '../dialplan/invocation.js';

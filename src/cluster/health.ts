@@ -1,5 +1,5 @@
-// What the cluster believes about one server, as plain state with an injectable clock
-// (STYLE.md, pattern 10). The policy, SPEC §5 and issue 2:
+// What the cluster believes about one server, as plain state with the time passed in (no timers,
+// so tests need no clock). The policy (ARCHITECTURE.md, "Failure policy"):
 //  - a connection failure (refused, timed out, reset, out of sync) counts one failure and
 //    disables the server for retryTimeoutMs: requests to it answer at once with
 //    SERVER_TEMPORARILY_DISABLED (47), or SERVER_MARKED_DEAD (35) once failureLimit failures in

@@ -17,7 +17,7 @@ export const HASH_NAMES = [
 ] as const;
 export type HashName = (typeof HASH_NAMES)[number];
 
-/** Distributions a config may name (SPEC §4). */
+/** Distributions a config may name (distribution= in memcached.conf). */
 export const DISTRIBUTIONS = ['consistent', 'modula', 'ketama_weighted', 'ketama_spy'] as const;
 export type DistributionName = (typeof DISTRIBUTIONS)[number];
 

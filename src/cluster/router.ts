@@ -1,8 +1,8 @@
 // Key placement exactly as libmemcached 1.1.4 does it: modula, the consistent-hashing continuum
 // (libmemcached's own 100-point flavour, the spymemcached flavour and the weighted 160-point
 // libketama flavour), lower-bound lookup with wrap-around. See test/fixtures/vectors/ALGORITHMS.md
-// §4-§8; sources: src/libmemcached/hash.cc (dispatch_host, _generate_hash_wrapper) and
-// src/libmemcached/hosts.cc (update_continuum).
+// §4-§8; libmemcached's own sources (ALGORITHMS.md §10 gives the repository): src/libmemcached/hash.cc
+// (dispatch_host, _generate_hash_wrapper) and src/libmemcached/hosts.cc (update_continuum).
 //
 // A Router is immutable and pure (no sockets, no timers). Lookups do not allocate: the continuum
 // lives in typed arrays and the namespace+key bytes are assembled in a scratch buffer.
@@ -10,6 +10,8 @@
 import { hashFunction, md5Points } from './hash.js';
 import type { HashFunction } from './hash.js';
 import type { HashName, ServerSpec } from './names.js';
+import { MAX_KEY_BYTES } from '../util/keys.js';
+import { DEFAULT_PORT } from './server-address.js';
 
 export type RouterDistribution = 'modula' | 'consistent' | 'spy';
 
@@ -37,14 +39,10 @@ export interface RouterOptions {
   hashWithNamespace?: boolean;
 }
 
-/** MEMCACHED_DEFAULT_PORT: its point strings carry no `:port` (hosts.cc). */
-export const DEFAULT_PORT = 11211;
 /** MEMCACHED_POINTS_PER_SERVER: points of every server in the non-weighted continuum. */
 export const POINTS_PER_SERVER = 100;
 /** MEMCACHED_POINTS_PER_SERVER_KETAMA: base point count of the weighted continuum. */
 export const POINTS_PER_SERVER_KETAMA = 160;
-/** MEMCACHED_MAX_KEY - 1: longest namespace + key libmemcached hashes (longer → hash 0). */
-export const MAX_HASHED_KEY = 250;
 
 /** Continuum entries are sorted as value * 2^20 + server index in a Float64Array (exact below 2^53). */
 const INDEX_RADIX = 0x100000;
@@ -127,8 +125,8 @@ export class Router {
     this.#liveIndexes = Uint32Array.from(this.live.flatMap((l, i) => (l ? [i] : [])));
 
     const ns = options.hashWithNamespace === true ? (options.namespace ?? new Uint8Array(0)) : null;
-    if (ns !== null && ns.length <= MAX_HASHED_KEY) {
-      this.#scratch = new Uint8Array(MAX_HASHED_KEY);
+    if (ns !== null && ns.length <= MAX_KEY_BYTES) {
+      this.#scratch = new Uint8Array(MAX_KEY_BYTES);
       strncpyInto(this.#scratch, 0, ns, ns.length);
       this.#namespaceLength = ns.length;
     } else {
@@ -136,16 +134,11 @@ export class Router {
       this.#scratch = null;
       this.#namespaceLength = ns === null ? -1 : ns.length;
     }
-    this.#views = new Array<Uint8Array | undefined>(MAX_HASHED_KEY + 1).fill(undefined);
+    this.#views = new Array<Uint8Array | undefined>(MAX_KEY_BYTES + 1).fill(undefined);
 
     const [values, owners] = options.distribution === 'modula' ? emptyContinuum() : this.#buildContinuum();
     this.#values = values;
     this.#owners = owners;
-  }
-
-  /** A router over the same servers and options with another live set (ejected servers = false). */
-  withLive(live: readonly boolean[]): Router {
-    return new Router(this.servers, this.options, live);
   }
 
   /**
@@ -157,7 +150,7 @@ export class Router {
     if (nsLength < 0) return this.#keyHash(key);
     const total = nsLength + key.length;
     const scratch = this.#scratch;
-    if (scratch === null || total > MAX_HASHED_KEY) return 0;
+    if (scratch === null || total > MAX_KEY_BYTES) return 0;
     strncpyInto(scratch, nsLength, key, key.length);
     let view = this.#views[total];
     if (view === undefined) this.#views[total] = view = scratch.subarray(0, total);
@@ -202,7 +195,7 @@ export class Router {
     return this.#owners[right]!;
   }
 
-  /** [value, serverIndex] pairs in continuum order (for tests and the CLI). Empty for modula. */
+  /** [value, serverIndex] pairs in continuum order, to compare with libmemcached's own. Empty for modula. */
   continuum(): Array<[number, number]> {
     const out: Array<[number, number]> = [];
     for (let i = 0; i < this.#values.length; i++) out.push([this.#values[i]!, this.#owners[i]!]);

@@ -20,6 +20,7 @@ export interface ServerAddress {
   readonly text: string;
 }
 
+/** MEMCACHED_DEFAULT_PORT; continuum point strings of a server on it carry no `:port` (libmemcached's hosts.cc). */
 export const DEFAULT_PORT = 11211;
 
 export class ServerAddressError extends Error {

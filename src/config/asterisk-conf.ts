@@ -94,35 +94,11 @@ export const nodeConfigFs: ConfigFs = {
   listDir: (path) => readdirSync(path),
 };
 
-/** A ConfigFs over a map of absolute path → text (for tests and tools). */
-export function inMemoryConfigFs(files: Readonly<Record<string, string>>): ConfigFs {
-  const byPath = new Map(Object.entries(files).map(([path, text]) => [resolve(path), text]));
-  return {
-    readFile(path) {
-      const text = byPath.get(resolve(path));
-      if (text === undefined) throw Object.assign(new Error(`ENOENT: no such file, open '${path}'`), { code: 'ENOENT' });
-      return text;
-    },
-    listDir(path) {
-      const dir = resolve(path);
-      return [...byPath.keys()].filter((p) => dirname(p) === dir).map((p) => basename(p));
-    },
-  };
-}
-
 /** Reads and parses `path` and everything it includes. Throws ConfigError. */
 export function parseConfigFile(path: string, options: ParseOptions = {}): ParsedConfig {
   const parser = new Parser(options.fs ?? nodeConfigFs);
   parser.parseFile(path, null, []);
   return parser.result(path);
-}
-
-/** Parses `text` as if read from `file` (#include still reads through options.fs). */
-export function parseConfigText(text: string, file: string, options: ParseOptions = {}): ParsedConfig {
-  const parser = new Parser(options.fs ?? nodeConfigFs);
-  parser.files.push(file);
-  parser.parseText(text, file, null, [resolve(file)]);
-  return parser.result(file);
 }
 
 /** Every non-template section called `name` (case-insensitive), in order. */

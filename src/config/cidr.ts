@@ -79,20 +79,6 @@ export function parseCidr(input: string): Cidr {
   return new Cidr(ip.family, ip.value, mask, prefixLength, (ip.value & mask) !== ip.value, text);
 }
 
-/** Like parseCidr, but null instead of an exception. */
-export function tryParseCidr(input: string): Cidr | null {
-  try {
-    return parseCidr(input);
-  } catch {
-    return null;
-  }
-}
-
-/** Standalone form of Cidr.matches. */
-export function matchesCidr(cidr: Cidr, address: string): boolean {
-  return cidr.matches(address);
-}
-
 /** A numeric IPv4 or IPv6 address (no zone, no brackets), or null. */
 export function parseIp(text: string): IpAddress | null {
   if (text.includes(':')) {

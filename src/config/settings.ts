@@ -1,4 +1,4 @@
-// memcached.conf → typed, validated Settings (SPEC §4).
+// memcached.conf → typed, validated Settings (every key: README.md, "memcached.conf").
 //
 // [general] keeps every key the C module res_memcached read (ttl, binary_proto, hash, keyprefix,
 // server) with the same meaning, and adds the client library's knobs (protocol= names the wire
@@ -12,25 +12,31 @@ import { hostname } from 'node:os';
 import { dirname, isAbsolute, resolve } from 'node:path';
 
 import { DISTRIBUTIONS, HASH_NAMES, type DistributionName, type HashName } from '../cluster/names.js';
-import { parseServerAddress, ServerAddressError, type ServerAddress as ClusterServerAddress } from '../cluster/server-address.js';
+import { parseServerAddress, ServerAddressError, type ServerAddress } from '../cluster/server-address.js';
 import { ConfigError, parseConfigFile, sectionsNamed, type ConfigEntry, type ParsedConfig, type ParseOptions } from './asterisk-conf.js';
 import { CidrError, isLoopback, parseCidr, parseIp, type Cidr } from './cidr.js';
 
 import { CLIENT_DEFAULTS } from '../cluster/defaults.js';
 import type { Protocol } from '../memcache/protocol/wire-codec.js';
 import { MemcachedError } from '../util/errors.js';
+import { MAX_KEY_BYTES } from '../util/keys.js';
 import { checkKeyPrefix, MAX_EXPTIME as MAX_TTL, MAX_KEY_PREFIX_BYTES } from '../util/request-rules.js';
 export { MAX_EXPTIME as MAX_TTL, MAX_KEY_PREFIX_BYTES } from '../util/request-rules.js';
 export { ConfigError } from './asterisk-conf.js';
 
-export interface ServerAddress extends ClusterServerAddress {
+/** A server= line: the parsed address and where it was written, for messages that name the line. */
+export interface ConfiguredServerAddress extends ServerAddress {
   readonly file: string;
   readonly line: number;
 }
 
 export type ResultFormat = 'number' | 'name';
 
-export interface TlsSettings {
+/**
+ * The tls= lines as the config writes them (files as paths); the daemon reads the files into the
+ * connection's TlsSettings (src/memcache/connection.ts) in src/daemon/client-options.ts.
+ */
+export interface ConfiguredTls {
   enabled: boolean;
   /** Absolute paths (a relative path in the config is taken from the config file's directory). */
   caFile?: string;
@@ -139,7 +145,7 @@ export interface Settings {
   /** Continuum point names of a Unix socket server (ClientOptions.socketPointNames). */
   socketPointNames: 'path' | 'path:0';
   keyPrefix: string;
-  servers: ServerAddress[];
+  servers: ConfiguredServerAddress[];
   distribution: DistributionName;
   hashWithPrefix: boolean;
   connectTimeoutMs: number;
@@ -161,7 +167,7 @@ export interface Settings {
   /** null: the embedded store is not saved (embedded_snapshot=no). */
   embeddedSnapshot: SnapshotSettings | null;
   sasl: { username: string; password: string } | null;
-  tls: TlsSettings;
+  tls: ConfiguredTls;
   agi: AgiSettings;
   http: HttpSettings;
   ami: AmiSettings;
@@ -240,9 +246,6 @@ export const CONFIG_DEFAULTS = {
   },
 } as const;
 
-/** memcached's own key limit. */
-export const MEMCACHED_MAX_KEY = 250;
-
 const GENERAL_KEYS = new Set([
   'ttl', 'protocol', 'binary_proto', 'hash', 'keyprefix', 'server', 'distribution', 'hash_with_prefix',
   'continuum_hash', 'socket_point_names',
@@ -280,7 +283,7 @@ export function settingsFromConfig(parsed: ParsedConfig): Settings {
   const protocol = readProtocol(general);
   const distribution = general.choice('distribution', CONFIG_DEFAULTS.general.distribution, DISTRIBUTIONS);
   const keyPrefix = readKeyPrefix(general);
-  const maxKeyLength = general.int('max_key_length', CONFIG_DEFAULTS.general.max_key_length, 1, MEMCACHED_MAX_KEY);
+  const maxKeyLength = general.int('max_key_length', CONFIG_DEFAULTS.general.max_key_length, 1, MAX_KEY_BYTES);
   warnKeyRoom(general, keyPrefix, maxKeyLength);
   const ttl = general.int('ttl', CONFIG_DEFAULTS.general.ttl, 0, MAX_TTL);
   const hash = readHash(general, distribution);
@@ -574,10 +577,10 @@ export function defaultNodeId(): string {
 
 /** The prefix and the longest allowed key must fit memcached's 250 bytes together. */
 function warnKeyRoom(general: SectionReader, keyPrefix: string, maxKeyLength: number): void {
-  const room = MEMCACHED_MAX_KEY - Buffer.byteLength(keyPrefix, 'utf8');
+  const room = MAX_KEY_BYTES - Buffer.byteLength(keyPrefix, 'utf8');
   if (maxKeyLength <= room) return;
   const at = general.all('max_key_length').at(-1) ?? general.all('keyprefix').at(-1);
-  if (at) general.warn(at, `keyprefix + max_key_length exceed memcached's ${MEMCACHED_MAX_KEY} bytes: keys longer than ${room} will be refused`);
+  if (at) general.warn(at, `keyprefix + max_key_length exceed memcached's ${MAX_KEY_BYTES} bytes: keys longer than ${room} will be refused`);
 }
 
 /**
@@ -585,10 +588,10 @@ function warnKeyRoom(general: SectionReader, keyPrefix: string, maxKeyLength: nu
  *   host | host:port | host:port/?weight | [ipv6]:port[/?weight] | bare-ipv6 | /unix/socket[/?weight]
  * The port defaults to 11211, the weight to 1 (0 also means 1).
  */
-function readServers(general: SectionReader): ServerAddress[] {
+function readServers(general: SectionReader): ConfiguredServerAddress[] {
   return general.all('server').map((entry) => {
     if (entry.value === '') throw new ConfigError(entry.file, entry.line, 'server= needs an address (host[:port][/?weight] or /path/to/socket)');
-    let address: ClusterServerAddress;
+    let address: ServerAddress;
     try {
       address = parseServerAddress(entry.value);
     } catch (err) {
@@ -599,8 +602,8 @@ function readServers(general: SectionReader): ServerAddress[] {
   });
 }
 
-function warnDuplicateServers(servers: readonly ServerAddress[], warnings: ConfigWarning[]): void {
-  const seen = new Map<string, ServerAddress>();
+function warnDuplicateServers(servers: readonly ConfiguredServerAddress[], warnings: ConfigWarning[]): void {
+  const seen = new Map<string, ConfiguredServerAddress>();
   for (const server of servers) {
     const id = `${server.kind} ${server.host.toLowerCase()} ${server.port}`;
     const first = seen.get(id);
@@ -651,7 +654,7 @@ function readSasl(general: SectionReader, protocol: { name: Protocol; at: Config
   return { username: username.value, password: password.value };
 }
 
-function readTls(general: SectionReader): TlsSettings {
+function readTls(general: SectionReader): ConfiguredTls {
   const enabled = general.bool('tls', CONFIG_DEFAULTS.general.tls);
   const verify = general.bool('tls_verify', CONFIG_DEFAULTS.general.tls_verify);
   const ca = general.text('tls_ca');
@@ -668,7 +671,7 @@ function readTls(general: SectionReader): TlsSettings {
     const given = (cert ?? key) as ConfigEntry;
     throw new ConfigError(given.file, given.line, 'a client certificate needs both tls_cert= and tls_key=');
   }
-  const tls: TlsSettings = { enabled, verify };
+  const tls: ConfiguredTls = { enabled, verify };
   if (ca) tls.caFile = pathFrom(ca);
   if (cert) tls.certFile = pathFrom(cert);
   if (key) tls.keyFile = pathFrom(key);

@@ -1,4 +1,4 @@
-// The composition root (STYLE.md): settings → cache backend (memcached cluster, or the embedded
+// The composition root (ARCHITECTURE.md, "The daemon: reload and stop"): settings → cache backend (memcached cluster, or the embedded
 // store when there is no server=, restored from its snapshot) → FastAGI server running the
 // dialplan commands. Also reload (SIGHUP) without dropping sessions or data, and a graceful stop
 // (SIGTERM) that lets sessions finish and then saves the embedded store.

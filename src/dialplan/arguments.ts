@@ -1,4 +1,4 @@
-// Argument rules shared by every command (SPEC §3): arguments arrive as agi_arg_1..N; a value is
+// Argument rules shared by every command (README.md, "The dialplan"): arguments arrive as agi_arg_1..N; a value is
 // everything from its position on, rejoined with ',' (Asterisk split it on commas); nothing is
 // trimmed; keys are checked here so a caller-supplied key never reaches the cache when it could
 // not be a single memcached word.

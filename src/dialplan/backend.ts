@@ -1,4 +1,4 @@
-// What the dialplan commands need from a cache: the memcached operations of SPEC §3, with
+// What the dialplan commands need from a cache: the memcached operations they use, with
 // memcached's semantics. Both the cluster Client (real memcached) and the embedded MemoryStore
 // satisfy it structurally, so dialplan code never knows which one serves.
 //
@@ -35,10 +35,6 @@ export interface CacheBackend {
   prepend(key: string | Buffer, value: string | Buffer): Promise<void>;
   /** Many keys in one request per server; misses are absent from the map. */
   getMulti<K extends string | Buffer>(keys: readonly K[]): Promise<Map<K, Item>>;
-  /** get with the CAS unique (never 0n for a hit), for cas() and deleteCas(). */
-  gets(key: string | Buffer): Promise<Item | null>;
-  /** Stores only if unchanged since gets: 12 DATA_EXISTS if it changed, 16 if it is gone. */
-  cas(key: string | Buffer, value: string | Buffer, cas: bigint, options?: TtlOptions): Promise<void>;
   /** 16 when the key is missing. */
   delete(key: string | Buffer): Promise<void>;
   /** Deletes only if unchanged since gets: 12 DATA_EXISTS if it changed, 16 if it is gone. */

@@ -3,7 +3,7 @@
 // the dialplan cannot carry. Shared by the FastAGI runner (src/dialplan/runner.ts) and the HTTP
 // door (src/http/door.ts) so both apply one set of rules.
 
-import { MemcachedError, Rc } from '../util/errors.js';
+import { Rc, ResultError } from '../util/errors.js';
 import { canTravel, parseTtl } from './arguments.js';
 import type { CacheBackend } from './backend.js';
 import type { CallContext, Invocation, Limits } from './invocation.js';
@@ -29,7 +29,7 @@ export async function runInvocation(invocation: Invocation, backend: CacheBacken
     }
     return { rc: Rc.SUCCESS, values };
   } catch (err) {
-    if (err instanceof MemcachedError) return { rc: err.rc, values: [], ...(ORDINARY.has(err.rc) ? {} : { reason: err.message }) };
+    if (err instanceof ResultError) return { rc: err.rc, values: [], ...(ORDINARY.has(err.rc) ? {} : { reason: err.message }) };
     return { rc: Rc.FAILURE, values: [], reason: `unexpected: ${String(err)}` };
   }
 }

@@ -1,10 +1,19 @@
-// The contract between one dialplan command module and the session runner (STYLE.md pattern 13):
-// a command checks its arguments without any I/O, and says what the runner must do around it
-// (read MCDTTL, synchronise before a write), so every command costs Asterisk as few round trips
-// as it can (SPEC §3).
+// The contract between one dialplan command module and the session runner (ARCHITECTURE.md,
+// "AGI sessions"): a command checks its arguments without any I/O, and says what the runner must
+// do around it (read MCDTTL, synchronise before a write), so every command costs Asterisk as few
+// round trips as it can: each one holds a channel's dialplan while it waits.
 
 import type { LeaseEngine } from '../leases/engine.js';
+import { ResultError } from '../util/errors.js';
 import type { CacheBackend } from './backend.js';
+
+/** A dialplan command's own failure (no lease engine, no uniqueid, a miss MCD reports as 16): not the cache's. */
+export class CommandError extends ResultError {
+  constructor(rc: number, message?: string, options?: { cause?: unknown; serverText?: string }) {
+    super(rc, message, options);
+    this.name = 'CommandError';
+  }
+}
 
 export interface ArgumentDoc {
   readonly name: string;

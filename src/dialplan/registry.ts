@@ -1,4 +1,4 @@
-// Every dialplan command, by FastAGI script name (case-insensitive, SPEC §3).
+// Every dialplan command, by FastAGI script name (case-insensitive, as Asterisk's own application names).
 
 import type { DialplanCommand } from './invocation.js';
 import { mcd } from './commands/mcd.js';

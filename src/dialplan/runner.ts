@@ -1,9 +1,10 @@
-// One dialplan command over one FastAGI session (SPEC §3): route on the script name, check the
+// One dialplan command over one FastAGI session (ARCHITECTURE.md, "AGI sessions"): route on the script name, check the
 // arguments, read MCDTTL if needed, run against the cache, and write the outputs and MCDRESULT
 // back — always, whatever failed, and in as few round trips to Asterisk as possible.
 //
 // Synchronisation. Asterisk does not escape line feeds in arguments, so an argument can end the
-// environment block early and smuggle lines that arrive where answers are expected (agi/README).
+// environment block early and smuggle lines that arrive where answers are expected
+// (test/fixtures/agi/README.md).
 // The first command of every session therefore carries a random nonce: `GET FULL VARIABLE
 // "<nonce>…"` answers `200 result=1 (<nonce>…)`, which nothing smuggled can forge, and every line
 // before it is dropped (a refusal there ends the session only when Asterisk then falls silent,
@@ -263,7 +264,7 @@ export function splitScript(script: string | null): { name: string; query: strin
   return { name, query };
 }
 
-/** Per-call options on the script path (SPEC §3): `ttl=N` overrides MCDTTL and spares reading it. */
+/** Per-call options on the script path (`agi://host/mcdset?ttl=N,...`): `ttl=N` overrides MCDTTL and spares reading it. */
 function readOptions(query: string): { ttl: number | null; error: string | null } {
   if (query === '') return { ttl: null, error: null };
   const { ttl, error } = readCallOptions(new URLSearchParams(query));

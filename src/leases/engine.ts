@@ -23,8 +23,16 @@
 
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Item } from '../memcache/protocol/command.js';
-import { MemcachedError, Rc } from '../util/errors.js';
+import { MemcachedError, Rc, ResultError } from '../util/errors.js';
 import { hasForbiddenKeyByte } from '../util/keys.js';
+
+/** The engine's own refusal (a bad name, channel id or option, a slot that kept changing): not a cache failure. */
+export class LeaseError extends ResultError {
+  constructor(rc: number, message?: string, options?: { cause?: unknown; serverText?: string }) {
+    super(rc, message, options);
+    this.name = 'LeaseError';
+  }
+}
 
 /**
  * The cache operations the engine needs, with memcached's semantics and codes (the Client and the
@@ -110,9 +118,9 @@ export class LeaseEngine {
   readonly #held = new Map<string, Held>();
 
   constructor(backend: LeaseBackend, options: LeaseEngineOptions) {
-    if (!isIdentityPart(options.nodeId)) throw new MemcachedError(Rc.INVALID_ARGUMENTS, 'node_id must be 1-64 bytes without whitespace or control characters');
+    if (!isIdentityPart(options.nodeId)) throw new LeaseError(Rc.INVALID_ARGUMENTS, 'node_id must be 1-64 bytes without whitespace or control characters');
     if (!Number.isInteger(options.leaseTtl) || options.leaseTtl < 1 || options.leaseTtl > 2592000) {
-      throw new MemcachedError(Rc.INVALID_ARGUMENTS, 'lease_ttl must be 1..2592000 seconds');
+      throw new LeaseError(Rc.INVALID_ARGUMENTS, 'lease_ttl must be 1..2592000 seconds');
     }
     this.#backend = backend;
     this.#nodeId = options.nodeId;
@@ -146,7 +154,7 @@ export class LeaseEngine {
   async acquire(name: string | Buffer, uniqueId: string, max: number): Promise<AcquireResult> {
     const n = nameOf(name);
     checkUniqueId(uniqueId);
-    if (!Number.isInteger(max) || max < 1 || max > MAX_LIMIT_SLOTS) throw new MemcachedError(Rc.INVALID_ARGUMENTS, `MAX must be an integer 1..${MAX_LIMIT_SLOTS}`);
+    if (!Number.isInteger(max) || max < 1 || max > MAX_LIMIT_SLOTS) throw new LeaseError(Rc.INVALID_ARGUMENTS, `MAX must be an integer 1..${MAX_LIMIT_SLOTS}`);
     const id = this.identity(uniqueId);
     const { entry, fresh } = this.#intent('limit', n, uniqueId);
     // Write-ahead: the index names the lease before its slot can exist, so a crash right after
@@ -216,7 +224,7 @@ export class LeaseEngine {
   async lock(name: string | Buffer, uniqueId: string, waitMs = 0): Promise<'ok' | 'timeout'> {
     const n = nameOf(name);
     checkUniqueId(uniqueId);
-    if (!Number.isInteger(waitMs) || waitMs < 0) throw new MemcachedError(Rc.INVALID_ARGUMENTS, 'WAIT_MS must be a non-negative integer');
+    if (!Number.isInteger(waitMs) || waitMs < 0) throw new LeaseError(Rc.INVALID_ARGUMENTS, 'WAIT_MS must be a non-negative integer');
     const deadline = this.#now() + waitMs;
     const id = this.identity(uniqueId);
     const key = lockKey(n);
@@ -372,7 +380,7 @@ export class LeaseEngine {
         // look again.
       }
     }
-    throw new MemcachedError(Rc.FAILURE, 'the slot kept changing while being released');
+    throw new LeaseError(Rc.FAILURE, 'the slot kept changing while being released');
   }
 
   /** Refreshes one held lease, counting the outcome. */
@@ -420,7 +428,7 @@ export class LeaseEngine {
         if (err.rc !== Rc.DATA_EXISTS) throw err;
       }
     }
-    throw new MemcachedError(Rc.FAILURE, 'the slot kept changing while being refreshed');
+    throw new LeaseError(Rc.FAILURE, 'the slot kept changing while being refreshed');
   }
 
   async #readSlots(name: Buffer, bound: number): Promise<Array<{ value: Buffer; cas: bigint } | null>> {
@@ -457,7 +465,7 @@ export class LeaseEngine {
         if (err.rc !== Rc.NOTSTORED && err.rc !== Rc.DATA_EXISTS && err.rc !== Rc.NOTFOUND) throw err;
       }
     }
-    throw new MemcachedError(Rc.FAILURE, 'the limit record kept changing');
+    throw new LeaseError(Rc.FAILURE, 'the limit record kept changing');
   }
 
   async #loadIndexQuietly(): Promise<void> {
@@ -581,13 +589,13 @@ function heldKey(kind: LeaseKind, name: string, uniqueId: string): string {
 
 function nameOf(name: string | Buffer): Buffer {
   const b = typeof name === 'string' ? Buffer.from(name, 'utf8') : name;
-  if (b.length === 0) throw new MemcachedError(Rc.ARGUMENT_NEEDED, 'a name is needed');
-  if (hasForbiddenKeyByte(b)) throw new MemcachedError(Rc.BAD_KEY_PROVIDED, 'the name holds whitespace or a control character');
+  if (b.length === 0) throw new LeaseError(Rc.ARGUMENT_NEEDED, 'a name is needed');
+  if (hasForbiddenKeyByte(b)) throw new LeaseError(Rc.BAD_KEY_PROVIDED, 'the name holds whitespace or a control character');
   return b;
 }
 
 function checkUniqueId(uniqueId: string): void {
-  if (!isIdentityPart(uniqueId)) throw new MemcachedError(Rc.INVALID_ARGUMENTS, 'the channel id (agi_uniqueid) must be 1-64 bytes without whitespace or control characters');
+  if (!isIdentityPart(uniqueId)) throw new LeaseError(Rc.INVALID_ARGUMENTS, 'the channel id (agi_uniqueid) must be 1-64 bytes without whitespace or control characters');
 }
 
 /** A node id or channel id: printable ASCII, no whitespace, at most 64 bytes. */

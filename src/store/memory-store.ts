@@ -1,5 +1,6 @@
-// The embedded store (SPEC §2.5, §4: no `server=` line): an in-process cache with memcached's
-// semantics, so a single box works with no memcached installed. It satisfies the dialplan's
+// The embedded store (used when memcached.conf has no `server=` line; ARCHITECTURE.md, "The
+// embedded store and snapshots"): an in-process cache with memcached's semantics, so a single
+// box works with no memcached installed. It satisfies the dialplan's
 // CacheBackend structurally and answers with the codes the cluster Client reports from a real
 // memcached 1.6 over the binary protocol (the default); test/support/cache-behaviour.ts runs the
 // same assertions against both.
@@ -8,7 +9,7 @@
 // drop-in for the Client (errors arrive as rejections, never as throws). No timers: expiry is
 // checked lazily on access and under memory pressure, so nothing keeps the process alive.
 
-import type { Item } from '../memcache/protocol/command.js';
+import type { Item, StoreMode } from '../memcache/protocol/command.js';
 import { MemcachedError, Rc } from '../util/errors.js';
 import { keyBytes, MAX_KEY_BYTES } from '../util/keys.js';
 import { checkCas, checkFlags, checkKeyPrefix, checkTtl, toUint64, UINT64_MAX } from '../util/request-rules.js';
@@ -70,8 +71,6 @@ interface Entry {
   /** What the item counts against the memory cap. */
   size: number;
 }
-
-type StoreMode = 'set' | 'add' | 'replace' | 'append' | 'prepend' | 'cas';
 
 /**
  * What a snapshot holds, in the order it must be replayed: the items from least to most recently
@@ -393,9 +392,6 @@ class Storage {
   }
 }
 
-/** Set only while withPrefix() constructs a view, so the view shares its parent's storage. */
-let sharedStorage: Storage | null = null;
-
 const PRINTABLE_ASCII = /^[\x21-\x7e]+$/;
 
 export class MemoryStore {
@@ -405,28 +401,11 @@ export class MemoryStore {
 
   constructor(options: MemoryStoreOptions = {}) {
     this.#prefix = prefixOf(options.keyPrefix ?? '');
-    if (sharedStorage !== null) {
-      this.#storage = sharedStorage;
-      return;
-    }
     const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
     const maxItemBytes = options.maxItemBytes ?? DEFAULT_MAX_ITEM_BYTES;
     checkPositive(maxBytes, 'maxBytes');
     checkPositive(maxItemBytes, 'maxItemBytes');
     this.#storage = new Storage(maxBytes, maxItemBytes, options.now ?? Date.now);
-  }
-
-  /**
-   * Another view of the same items under another key prefix: what two Clients with different
-   * prefixes on one memcached are. Closing any view closes the storage for all of them.
-   */
-  withPrefix(keyPrefix: string): MemoryStore {
-    sharedStorage = this.#storage;
-    try {
-      return new MemoryStore({ keyPrefix });
-    } finally {
-      sharedStorage = null;
-    }
   }
 
   // ---- reading ----

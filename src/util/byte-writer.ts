@@ -1,6 +1,6 @@
 // Builds outgoing bytes for one batch of requests. Small pieces are copied into one growing
 // buffer (one socket write for many requests); a large value is kept by reference as a chunk of
-// its own, so it is never copied into a bigger buffer (STYLE.md, pattern 4).
+// its own, so it is never copied into a bigger buffer: a 1 MiB value costs no memcpy here.
 
 const LARGE = 16 * 1024;
 /** Up to this many characters, latin1() copies them one by one. */

@@ -1,6 +1,7 @@
 // Result codes: libmemcached 1.0's memcached_return_t (numbers, names and memcached_strerror()
 // texts taken from libmemcached 1.1.4, test/fixtures/vectors/return-codes.json), followed by the
-// codes of the Asterisk res_memcached module (SPEC §3). One closed list for the whole package.
+// codes of the Asterisk res_memcached module (README.md, "Result codes"). One closed list for the
+// whole package; ARCHITECTURE.md, "Result codes", says which classes carry them.
 
 export const Rc = {
   SUCCESS: 0,
@@ -147,25 +148,37 @@ export function allRcs(): ReadonlyArray<{ code: number; name: string; text: stri
 }
 
 /**
- * The one error class of the package. `rc` is the libmemcached-compatible number, `code` its
- * name (`MEMCACHED_TIMEOUT`), following Node's habit of string codes on errors.
+ * A failure that carries a result code: `rc` is the libmemcached-compatible number, `code` its
+ * name (`MEMCACHED_TIMEOUT`), following Node's habit of string codes on errors. The base of every
+ * error the package throws on purpose; the subclasses say where it came from (MemcachedError: a
+ * memcached server or the embedded store; AgiError, AmiError, LeaseError, CommandError: the
+ * layers named), so a catch can tell a cache failure from an Asterisk one by class, and any of
+ * them still reports its code through rcOf().
  */
-export class MemcachedError extends Error {
+export class ResultError extends Error {
   readonly rc: number;
   readonly code: string;
-  /** The server's own text for ERROR / CLIENT_ERROR / SERVER_ERROR replies. */
+  /** The peer's own text: a server's ERROR / CLIENT_ERROR / SERVER_ERROR reply, AMI's `Message:`. */
   readonly serverText: string | undefined;
 
   constructor(rc: number, message?: string, options?: { cause?: unknown; serverText?: string }) {
     super(message ?? rcText(rc), options?.cause === undefined ? undefined : { cause: options.cause });
-    this.name = 'MemcachedError';
+    this.name = 'ResultError';
     this.rc = rc;
     this.code = rcName(rc);
     this.serverText = options?.serverText;
   }
 }
 
-/** The code of anything thrown: a MemcachedError's own, else MEMCACHED_FAILURE. */
+/** A cache operation failed: a memcached server's answer, the connection to it, or the embedded store. */
+export class MemcachedError extends ResultError {
+  constructor(rc: number, message?: string, options?: { cause?: unknown; serverText?: string }) {
+    super(rc, message, options);
+    this.name = 'MemcachedError';
+  }
+}
+
+/** The code of anything thrown: a ResultError's own (whatever its subclass), else MEMCACHED_FAILURE. */
 export function rcOf(err: unknown): number {
-  return err instanceof MemcachedError ? err.rc : Rc.FAILURE;
+  return err instanceof ResultError ? err.rc : Rc.FAILURE;
 }

@@ -1,10 +1,14 @@
-// Key rules shared by the memcached client and the embedded store (SPEC §3, §5): a key is
+// Key rules shared by the memcached client and the embedded store, so both refuse the same keys: a key is
 // bytes (strings as UTF-8), 1..250 bytes together with its prefix, with no whitespace or
 // control byte — so a key coming from a caller can never end a protocol line and inject a
 // command. Refusals are MEMCACHED_BAD_KEY_PROVIDED (33), as libmemcached's.
 
 import { MemcachedError, Rc } from './errors.js';
 
+/**
+ * memcached's key limit, prefix included (libmemcached's MEMCACHED_MAX_KEY - 1). Also the longest
+ * namespace + key libmemcached hashes: the router gives a longer one hash 0, as it does.
+ */
 export const MAX_KEY_BYTES = 250;
 
 /** A character that is never allowed in a key (UTF-8 never encodes other characters to these bytes). */

@@ -1,6 +1,6 @@
 // The read side of every decoder in the package (memcached text, memcached binary, AGI): chunks
 // go in, the decoder reads from a cursor, and the buffer grows amortised instead of concatenating
-// all pending bytes on every chunk (STYLE.md, pattern 1).
+// all pending bytes on every chunk, which would copy a large reply once per chunk it arrives in.
 
 export class ReadBuffer {
   #buf: Buffer = Buffer.alloc(0);

@@ -1,4 +1,5 @@
-// permit=/deny= with real sockets from several loopback addresses (issue 5 §3): Linux routes all
+// permit=/deny= with real sockets from several loopback addresses (RELIABILITY.md, "Access and
+// transport security"): Linux routes all
 // of 127.0.0.0/8 to lo, so binding the client side to 127.0.0.2, .3, ... gives distinct peers.
 // A permitted peer gets the daemon's first command; a refused one is cut at connect and told
 // nothing (README, "permit= and deny=").

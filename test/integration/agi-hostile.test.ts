@@ -1,4 +1,4 @@
-// Hostile FastAGI sessions (issue 3 "Done when"; SPEC §3): arguments that smuggle lines past
+// Hostile FastAGI sessions (RELIABILITY.md, "Hostile AGI sessions"): arguments that smuggle lines past
 // the environment block, oversized lines, an environment that never ends, random bytes, abrupt
 // closes, more sessions than max_sessions. Each is refused or closed; sessions running beside
 // it are not harmed, and nothing smuggled is ever taken for an answer or reaches the cache.

@@ -8,7 +8,8 @@ import { afterEach, describe, it } from 'node:test';
 
 import { Backoff } from '../../src/ami/backoff.js';
 import { AmiActionError, AmiClient, type AmiClientEvent, type AmiClientOptions, type AmiHangup } from '../../src/ami/client.js';
-import { MemcachedError, Rc } from '../../src/util/errors.js';
+import { AmiError } from '../../src/ami/codec.js';
+import { Rc } from '../../src/util/errors.js';
 import { readAmiTranscript } from '../support/ami-transcript.js';
 import { FakeAmi, type FakeAmiOptions } from '../support/fake-ami.js';
 import { waitFor } from '../support/wait.js';
@@ -74,7 +75,7 @@ describe('AmiClient', () => {
     assert.match(d.reason, /AMI login refused for user "bar" at 127\.0\.0\.1:[0-9]+: Authentication failed/);
     assert.ok(d.retryInMs !== null && d.retryInMs >= 10 && d.retryInMs <= 20);
     assert.equal(r.client.state === 'up', false);
-    await assert.rejects(r.client.action('Ping'), (e: unknown) => e instanceof MemcachedError && e.rc === Rc.CONNECTION_FAILURE && /Authentication failed/.test(e.message));
+    await assert.rejects(r.client.action('Ping'), (e: unknown) => e instanceof AmiError && e.rc === Rc.CONNECTION_FAILURE && /Authentication failed/.test(e.message));
     users.bar = 'bar-secret';
     await waitFor(() => r.client.state === 'up', 3000, 'up after the secret is fixed');
   });
@@ -135,7 +136,7 @@ describe('AmiClient', () => {
     const r = await rig();
     await waitFor(() => r.client.state === 'up', 2000, 'up');
     const before = r.fake.actions.length;
-    await assert.rejects(r.client.action('Getvar', [['Variable', 'X\r\nAction: Originate']]), (e: unknown) => e instanceof MemcachedError && e.rc === Rc.INVALID_ARGUMENTS);
+    await assert.rejects(r.client.action('Getvar', [['Variable', 'X\r\nAction: Originate']]), (e: unknown) => e instanceof AmiError && e.rc === Rc.INVALID_ARGUMENTS);
     await r.client.action('Ping');
     assert.equal(r.fake.actions.length, before + 1, 'only the Ping reached AMI');
   });
@@ -170,7 +171,7 @@ describe('AmiClient', () => {
     await waitFor(() => r.client.state === 'up', 2000, 'up');
     r.fake.silent = true;
     const started = Date.now();
-    await assert.rejects(r.client.action('Ping', [], { timeoutMs: 100 }), (e: unknown) => e instanceof MemcachedError && e.rc === Rc.TIMEOUT);
+    await assert.rejects(r.client.action('Ping', [], { timeoutMs: 100 }), (e: unknown) => e instanceof AmiError && e.rc === Rc.TIMEOUT);
     assert.ok(Date.now() - started < 500);
     assert.equal(r.downs()[0]?.kind, 'timeout');
     r.fake.silent = false;
@@ -200,7 +201,7 @@ describe('AmiClient', () => {
     const waiting = [1, 2, 3].map(() => r.client.action('Ping', [], { timeoutMs: 5000 }).catch((e: unknown) => e));
     await assert.rejects(r.client.action('Ping'), /3 actions already wait/);
     r.client.close();
-    for (const e of await Promise.all(waiting)) assert.ok(e instanceof MemcachedError && /closed/.test(e.message));
+    for (const e of await Promise.all(waiting)) assert.ok(e instanceof AmiError && /closed/.test(e.message));
     assert.equal(r.client.state, 'closed');
   });
 

@@ -1,5 +1,6 @@
 // The behaviour suite of test/support/cache-behaviour.ts against real memcached over both
-// protocols and against the embedded store (SPEC §7): one set of assertions, three backends.
+// protocols and against the embedded store: one set of assertions, three backends, so the store
+// cannot drift from what memcached does.
 // The three run side by side — each has its own memcached or store — so the suite costs about
 // one TTL wait, not three.
 
@@ -9,6 +10,7 @@ import { Client } from '../../src/cluster/client.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
 import { defineCacheBehaviour, type BehaviourBackend } from '../support/cache-behaviour.js';
 import { startMemcached } from '../support/memcached.js';
+import { PrefixedView } from '../support/prefixed-view.js';
 
 describe('one behaviour, three backends', { concurrency: true }, () => {
   for (const protocol of ['text', 'binary'] as const) {
@@ -42,18 +44,15 @@ describe('one behaviour, three backends', { concurrency: true }, () => {
   defineCacheBehaviour('the embedded MemoryStore', async () => {
     // Real time plus whatever the suite has moved it by, so absolute Unix times mean the same here.
     let offsetMs = 0;
-    let root: MemoryStore | null = null;
+    // The server's raw key space; every backend is a client of it under its own prefix.
+    const raw = new MemoryStore({ now: () => Date.now() + offsetMs });
     return {
-      open: async (keyPrefix) => {
-        // The first backend is a store of its own; the others are views of its items.
-        if (root === null) return (root = new MemoryStore({ keyPrefix, now: () => Date.now() + offsetMs })) satisfies BehaviourBackend;
-        return root.withPrefix(keyPrefix);
-      },
+      open: async (keyPrefix) => (keyPrefix === '' ? raw : new PrefixedView(raw, keyPrefix)) satisfies BehaviourBackend,
       advanceSeconds: async (seconds) => {
         offsetMs += seconds * 1000;
       },
       close: async () => {
-        await root?.close();
+        await raw.close();
       },
     };
   });

@@ -1,4 +1,4 @@
-// The built CLI, spawned as a user runs it (SPEC §6, issue 2 §4), against real memcached.
+// The built CLI, spawned as a user runs it (README.md, "The command line"), against real memcached.
 
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';

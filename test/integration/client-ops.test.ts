@@ -1,5 +1,5 @@
-// Every client operation against a real memcached, in both protocols, with the codes of
-// SPEC §3 / issue 2: one code per outcome whatever the protocol (the text protocol's code).
+// Every client operation against a real memcached, in both protocols, with one code per outcome
+// whatever the protocol: the text protocol's code (ARCHITECTURE.md, "Result codes").
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';

@@ -1,6 +1,7 @@
 // The daemon as an administrator runs it: the built CLI spawned with no verb or `serve`, pino log
 // lines on stdout, a dialplan call through it, SIGHUP reloads (a bad file refused, the old config
-// kept), SIGTERM letting a session in flight finish (issue 3 §4); and `show`.
+// kept), SIGTERM letting a session in flight finish (ARCHITECTURE.md, "The daemon: reload and
+// stop"); and `show`.
 
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';

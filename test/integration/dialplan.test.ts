@@ -1,5 +1,5 @@
 // Every dialplan command through the daemon, driven by the Asterisk-faithful AGI client, against
-// the embedded store and real memcached over both protocols (SPEC §3, issue 3 "Done when"):
+// the embedded store and real memcached over both protocols (README.md, "The dialplan"):
 // MCDRESULT and the variables for every success and every error code, byte-exact values,
 // MCDTTL/?ttl, uint64 counters, the refusals 122/124/125/126/127/33, and that every session ends
 // cleanly with AGISTATUS=SUCCESS.

@@ -1,4 +1,4 @@
-// Failure handling against real memcached processes (issue 2): a killed server, a stopped
+// Failure handling against real memcached processes (ARCHITECTURE.md, "Failure policy"): a killed server, a stopped
 // (SIGSTOP) one, and removal of failed servers with keys moving away and back. Bounds on time
 // here are correctness bounds (a code arrives, nothing waits forever), with generous slack.
 

@@ -1,4 +1,4 @@
-// A memcached that lies (issue 5 §2): a fake server on 127.0.0.1 that answers garbage, wrong
+// A memcached that lies (RELIABILITY.md, "A lying memcached"): a fake server on 127.0.0.1 that answers garbage, wrong
 // lengths, huge lengths, replies that answer nothing asked, out-of-order binary replies, and
 // half a reply then silence. The client fails those requests with a code, drops the connection
 // (the fake sees it close), keeps nothing pending, and works again once the server behaves.

@@ -1,7 +1,7 @@
-// Replays ../shared/vectors/behaviour.json — what the real libmemcached 1.1.4 returned against
-// memcached 1.6.18 — through this client, over BOTH protocols, and expects libmemcached's
-// text-protocol (ASCII) code at every step: SPEC §3's "one code per outcome whatever the
-// protocol". Cases where this client deliberately differs are listed with the reason, and each
+// Replays test/fixtures/vectors/behaviour.json — what the real libmemcached 1.1.4 returned
+// against memcached 1.6.18 — through this client, over BOTH protocols, and expects libmemcached's
+// text-protocol (ASCII) code at every step: one code per outcome whatever the protocol
+// (ARCHITECTURE.md, "Result codes"). Cases where this client deliberately differs are listed with the reason, and each
 // of those behaviours has its own test elsewhere.
 
 import assert from 'node:assert/strict';

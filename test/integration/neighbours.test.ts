@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
 import { Client, type ClientOptions } from '../../src/cluster/client.js';
-import { parseConfigText } from '../../src/config/asterisk-conf.js';
+import { parseConfigText } from '../support/config-text.js';
 import { settingsFromConfig } from '../../src/config/settings.js';
 import { clientOptionsFromSettings } from '../../src/daemon/client-options.js';
 import { startMemcached, startSocketMemcached, type MemcachedProcess, type SocketMemcached } from '../support/memcached.js';

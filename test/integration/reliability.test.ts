@@ -1,4 +1,4 @@
-// Faults under dialplan load (issue 5 §1): real memcached processes killed, hung (SIGSTOP), one
+// Faults under dialplan load (RELIABILITY.md, "Faults under load"): real memcached processes killed, hung (SIGSTOP), one
 // of three down with and without remove_failed_servers, all down; the daemon stopped (SIGTERM)
 // and reloaded (SIGHUP) under load; counters exact across 4 daemon processes. Every session must
 // end cleanly with a code within the configured timeouts, and service must resume by itself.

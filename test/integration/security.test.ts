@@ -1,4 +1,4 @@
-// Access and transport security (issue 5 §3) against Debian's memcached: SASL PLAIN over the
+// Access and transport security (RELIABILITY.md, "Access and transport security") against Debian's memcached: SASL PLAIN over the
 // binary protocol with a SASL database the test makes (memcached -S), and TLS (memcached -Z)
 // with a CA and a server certificate the test makes, verification on by default. Both through
 // the client and through the daemon's config.

@@ -1,5 +1,5 @@
-// One behaviour suite for every cache backend (SPEC §7: "The embedded store passes the same
-// behaviour suite as real memcached"). Each assertion states memcached's semantics as our Client
+// One behaviour suite for every cache backend: the embedded store must pass the same assertions
+// as real memcached, so it cannot drift from it. Each assertion states memcached's semantics as our Client
 // reports them from a real memcached 1.6 — codes per outcome, byte-exact values, uint64
 // counters, TTL rules, key rules — and test/integration/cache-behaviour.test.ts runs it against
 // memcached over both protocols and against the embedded MemoryStore.

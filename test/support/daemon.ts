@@ -2,7 +2,7 @@
 // captured so tests can assert what an administrator would read.
 
 import { pino } from 'pino';
-import { parseConfigText } from '../../src/config/asterisk-conf.js';
+import { parseConfigText } from './config-text.js';
 import { settingsFromConfig, type Settings } from '../../src/config/settings.js';
 import { Daemon } from '../../src/daemon/daemon.js';
 

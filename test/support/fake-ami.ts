@@ -14,7 +14,7 @@
 
 import { createHash } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
-import { AmiDecoder, encodeMessage, header, type AmiHeaders } from '../../src/ami/codec.js';
+import { AmiDecoder, header, type AmiHeaders } from '../../src/ami/codec.js';
 
 export const AMI_BANNER = 'Asterisk Call Manager/11.0.0\r\n';
 
@@ -299,4 +299,11 @@ function duration(ms: number): string {
   const s = Math.max(0, Math.floor(ms / 1000));
   const pad = (n: number): string => String(n).padStart(2, '0');
   return `${pad(Math.floor(s / 3600))}:${pad(Math.floor(s / 60) % 60)}:${pad(s % 60)}`;
+}
+
+/** One message as Asterisk writes it: `Name: value\r\n` lines and the empty line. */
+function encodeMessage(headers: AmiHeaders): Buffer {
+  let text = '';
+  for (const [name, value] of headers) text += `${name}: ${value}\r\n`;
+  return Buffer.from(`${text}\r\n`, 'utf8');
 }

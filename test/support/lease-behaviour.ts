@@ -8,7 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { LeaseEngine, type LeaseBackend } from '../../src/leases/engine.js';
-import { MemcachedError, Rc } from '../../src/util/errors.js';
+import { Rc, ResultError } from '../../src/util/errors.js';
 
 export interface LeaseHarness {
   open(): Promise<LeaseBackend>;
@@ -17,7 +17,7 @@ export interface LeaseHarness {
 
 async function rejectsWith(promise: Promise<unknown>, rc: number, what: string): Promise<void> {
   await assert.rejects(promise, (err: unknown) => {
-    assert.ok(err instanceof MemcachedError, `${what}: expected a MemcachedError, got ${String(err)}`);
+    assert.ok(err instanceof ResultError, `${what}: expected a ResultError, got ${String(err)}`);
     assert.equal(err.rc, rc, `${what}: expected rc ${rc}, got ${err.rc} (${err.message})`);
     return true;
   });

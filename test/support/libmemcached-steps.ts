@@ -12,6 +12,7 @@
 import type { RouterDistribution, RouterOptions } from '../../src/cluster/router.js';
 import { HASH_NAMES } from '../../src/cluster/names.js';
 import type { HashName, ServerSpec } from '../../src/cluster/names.js';
+import { DEFAULT_PORT } from '../../src/cluster/server-address.js';
 
 /** memcached_server_distribution_t names (without MEMCACHED_DISTRIBUTION_). */
 export type LibmemcachedDistribution =
@@ -60,7 +61,6 @@ export interface Replayed {
   options: RouterOptions;
 }
 
-const DEFAULT_PORT = 11211;
 
 function freshState(): LibmemcachedState {
   // memcached.cc _memcached_init: MODULA, one-at-a-time, nothing weighted.

@@ -1,4 +1,4 @@
-// Real memcached servers for the tests (SPEC §7): Debian's memcached on free 127.0.0.1 ports,
+// Real memcached servers for the tests: Debian's memcached on free 127.0.0.1 ports,
 // started and stopped by the tests. MEMCACHED_BIN overrides the binary.
 
 import { spawn, type ChildProcess } from 'node:child_process';

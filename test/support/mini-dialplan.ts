@@ -32,7 +32,8 @@
 // Arithmetic uses doubles (Asterisk: long double): exact up to 2^53; fractions are printed with 15
 // significant digits where Asterisk prints 18.
 
-import { parseConfigFile, parseConfigText, type ParsedConfig } from '../../src/config/asterisk-conf.js';
+import { parseConfigFile, type ParsedConfig } from '../../src/config/asterisk-conf.js';
+import { parseConfigText } from './config-text.js';
 import type { AgiRun, AgiRunOptions, FakeChannel } from './fake-asterisk.js';
 import { separateArgs } from './fake-asterisk.js';
 

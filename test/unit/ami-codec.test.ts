@@ -6,9 +6,15 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 
-import { AmiDecoder, AmiEncodeError, AmiProtocolError, encodeAction, header, headerValues, type AmiFrame } from '../../src/ami/codec.js';
+import { AmiDecoder, AmiEncodeError, AmiProtocolError, encodeAction, header, type AmiFrame, type AmiHeaders } from '../../src/ami/codec.js';
 import { asteriskMessages, readAmiTranscript } from '../support/ami-transcript.js';
 import { decodeAllWays } from '../support/decode-ways.js';
+
+/** Every value of `name`, in order (`Multi:`, `AppData:`). */
+function headerValues(headers: AmiHeaders, name: string): string[] {
+  const want = name.toLowerCase();
+  return headers.filter(([n]) => n.toLowerCase() === want).map(([, v]) => v);
+}
 
 const make = (): AmiDecoder => new AmiDecoder();
 

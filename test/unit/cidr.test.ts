@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
-import { Cidr, CidrError, isLoopback, matchesCidr, parseCidr, parseIp, tryParseCidr } from '../../src/config/cidr.js';
+import { Cidr, CidrError, isLoopback, parseCidr, parseIp } from '../../src/config/cidr.js';
 
 describe('parseIp', () => {
   it('reads IPv4 dotted quads as 32-bit numbers', () => {
@@ -82,7 +82,6 @@ describe('parseCidr', () => {
       '1.2.3.4/abc', '1.2.3.4/-1', '1.2.3.4/1234', 'fe80::1%eth0', '1.2.3.4/255.255.256.0', '[1.2.3.4',
     ]) {
       assert.throws(() => parseCidr(bad), CidrError, bad);
-      assert.equal(tryParseCidr(bad), null, bad);
     }
     assert.throws(() => parseCidr('localhost'), /host names are not allowed/);
   });
@@ -95,7 +94,7 @@ describe('Cidr.matches', () => {
     assert.ok(c.matches('10.1.255.255'));
     assert.ok(!c.matches('10.2.0.0'));
     assert.ok(!c.matches('10.0.255.255'));
-    assert.ok(matchesCidr(c, '10.1.2.3'));
+    assert.ok(c.matches('10.1.2.3'));
   });
 
   it('sees IPv4-mapped IPv6 remote addresses as the IPv4 client they are', () => {

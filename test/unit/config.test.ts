@@ -10,12 +10,11 @@ import { after, before, describe, it } from 'node:test';
 import {
   ConfigError,
   MAX_INCLUDE_DEPTH,
-  inMemoryConfigFs,
   parseConfigFile,
-  parseConfigText,
   sectionsNamed,
   type ParsedConfig,
 } from '../../src/config/asterisk-conf.js';
+import { inMemoryConfigFs, parseConfigText } from '../support/config-text.js';
 import {
   CONFIG_DEFAULTS,
   defaultSettings,

@@ -1,4 +1,4 @@
-// Property-based tests (fast-check, issue 5 §2) of everything that reads bytes from outside:
+// Property-based tests (fast-check; RELIABILITY.md, "Property-based tests") of everything that reads bytes from outside:
 // the three decoders never throw anything but their protocol error and do not care where chunk
 // boundaries fall; the config parser either gives settings or a ConfigError naming a real line;
 // and a value quoted by our AGI encoder comes back byte for byte through Asterisk's own parser
@@ -9,7 +9,7 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 
 import { AgiDecoder, AgiProtocolError, encodeCommand } from '../../src/agi/codec.js';
-import { parseConfigText } from '../../src/config/asterisk-conf.js';
+import { parseConfigText } from '../support/config-text.js';
 import { ConfigError, settingsFromConfig } from '../../src/config/settings.js';
 import { BinaryDecoder } from '../../src/memcache/protocol/binary.js';
 import { ProtocolError, TextDecoder } from '../../src/memcache/protocol/text.js';

@@ -2,9 +2,9 @@
 // key parts (src/leases/engine.ts), and the channel and engine a call needs.
 
 import { LEASE_KEY_OVERHEAD, type LeaseEngine } from '../../leases/engine.js';
-import { MemcachedError, Rc } from '../../util/errors.js';
+import { Rc } from '../../util/errors.js';
 import { isRefusal, keyArgument } from '../arguments.js';
-import { refused, type CallContext, type Invocation, type Limits, type Refusal } from '../invocation.js';
+import { CommandError, refused, type CallContext, type Invocation, type Limits, type Refusal } from '../invocation.js';
 
 /** NAME at `index`: 127 missing, 126 too long (with the engine's key parts), 33 whitespace/control. */
 export function nameArgument(args: readonly Buffer[], index: number, limits: Limits): Buffer | Refusal {
@@ -13,8 +13,8 @@ export function nameArgument(args: readonly Buffer[], index: number, limits: Lim
 
 /** The engine and this channel's agi_uniqueid; rejects (127) when Asterisk sent no uniqueid. */
 export function holder(call: CallContext): { leases: LeaseEngine; uniqueId: string } {
-  if (call.leases === null) throw new MemcachedError(Rc.NOT_SUPPORTED, 'no lease engine in this daemon');
-  if (call.uniqueId === null) throw new MemcachedError(Rc.ARGUMENT_NEEDED, 'the AGI environment has no agi_uniqueid: the channel cannot hold a lease');
+  if (call.leases === null) throw new CommandError(Rc.NOT_SUPPORTED, 'no lease engine in this daemon');
+  if (call.uniqueId === null) throw new CommandError(Rc.ARGUMENT_NEEDED, 'the AGI environment has no agi_uniqueid: the channel cannot hold a lease');
   return { leases: call.leases, uniqueId: call.uniqueId };
 }
 
@@ -49,7 +49,7 @@ export function releaseInvocation(
     mutates: true,
     run: async (_backend, _ttl, call) => {
       const { leases, uniqueId } = holder(call);
-      if (!(await release(leases, name, uniqueId))) throw new MemcachedError(Rc.NOTFOUND, notHeld);
+      if (!(await release(leases, name, uniqueId))) throw new CommandError(Rc.NOTFOUND, notHeld);
       return [];
     },
   };

@@ -1,8 +1,8 @@
 // ${MCD(key)} → AGI(agi://HOST/MCD,key): reads a key into ${MCD} ("" on a miss, 16).
 
-import { MemcachedError, Rc } from '../../util/errors.js';
+import { Rc } from '../../util/errors.js';
 import { isRefusal, keyArgument } from '../arguments.js';
-import { refused, type DialplanCommand } from '../invocation.js';
+import { CommandError, refused, type DialplanCommand } from '../invocation.js';
 
 export const mcd: DialplanCommand = {
   name: 'MCD',
@@ -30,7 +30,7 @@ export const mcd: DialplanCommand = {
 };
 
 /** One instance for every miss: a miss is common, and only its code is read. */
-const NOT_FOUND = new MemcachedError(Rc.NOTFOUND, 'NOT FOUND');
+const NOT_FOUND = new CommandError(Rc.NOTFOUND, 'NOT FOUND');
 
 /** A miss is a failure for the dialplan (MCDRESULT=16), as libmemcached's memcached_get reports it. */
 export function notFound(): never {
