@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The client over 1, 2 and 3 memcached servers (issue 4: throughput grows with servers; routing
+// The client over 1, 2 and 3 memcached servers (BENCHMARKS.md, "Client over 1, 2 and 3 servers": throughput should grow with servers; routing
 // costs < 5 % of CPU per op). Starts its own memcached -t 1 servers. Closed loop, --concurrency
 // requests in flight, keys spread by the default consistent (ketama) placement; every get is
 // checked. Routing cost: the time of the continuum lookup (key hash + search) for a 3-server

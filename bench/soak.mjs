@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Memory and linearity of the FastAGI daemon over a long run (issue 4): the daemon in this
+// Memory and linearity of the FastAGI daemon over a long run (BENCHMARKS.md, "Daemon over 60 s at 128 sessions"): the daemon in this
 // process (so its heap can be measured after a forced GC), bench/agi-load.mjs as the Asterisk
 // side in a child process, --concurrency sessions in flight for --duration seconds. Samples heap
 // after GC and RSS every --every seconds, and the sessions done in each interval (a flat rate

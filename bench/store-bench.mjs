@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The embedded store in process (issue 4: >= 1 M get/set per second). Two ways an application
+// The embedded store in process (BENCHMARKS.md, "Embedded store, in process"; goal: >= 1 M get/set per second). Two ways an application
 // uses it: one awaited operation at a time, and a batch of N in flight (Promise.all). Values of
 // --value-size bytes over --keys keys; every get is checked. One JSON line per op and depth.
 import { parseArgs } from 'node:util';

@@ -1,5 +1,5 @@
 // Names shared by the config and the routing code: the hash functions and distributions of
-// libmemcached that this package reproduces (SPEC §4, test/fixtures/vectors/ALGORITHMS.md).
+// libmemcached that this package reproduces (test/fixtures/vectors/ALGORITHMS.md).
 
 /** Key hash functions, as libmemcached's MEMCACHED_HASH_* (`default` = one-at-a-time). */
 export const HASH_NAMES = [

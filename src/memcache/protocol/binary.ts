@@ -245,7 +245,7 @@ const EMPTY = Buffer.alloc(0);
 
 /**
  * The text protocol's code for a binary status, so that one outcome has one code whatever the
- * protocol (SPEC §3): add on an existing key is 14 as in text (libmemcached's binary path says
+ * protocol (ARCHITECTURE.md, "Result codes"): add on an existing key is 14 as in text (libmemcached's binary path says
  * 12), replace of a missing key 14 (binary path: 16), a non-numeric incr 9 (binary path: 7).
  */
 export function statusRc(cmd: Command, status: number): number {

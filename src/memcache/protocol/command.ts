@@ -51,7 +51,7 @@ export interface Item {
 
 /**
  * The outcome of one command on one server. `rc` is the libmemcached-compatible code (0 =
- * success), the same for both protocols (the text protocol's code, SPEC §3).
+ * success), the same for every protocol (the text protocol's code; ARCHITECTURE.md, "Result codes").
  */
 export interface Outcome {
   rc: number;
