@@ -6,7 +6,7 @@ export class ReadBuffer {
   #buf: Buffer = Buffer.alloc(0);
   #start = 0;
   #end = 0;
-  /** True when #buf is a chunk we were handed (not ours to write into). */
+  /** True when #buf is not ours to write into: a chunk we were handed, or one `keep` gave views of. */
   #borrowed = false;
 
   get available(): number {
@@ -74,6 +74,18 @@ export class ReadBuffer {
     const out = Buffer.allocUnsafe(length);
     this.#buf.copy(out, 0, this.#start, this.#start + length);
     return out;
+  }
+
+  /**
+   * A view of `length` bytes from `relative` on that stays valid for good, without a copy: the
+   * memory under it is never written again. A chunk we were handed never is (each socket read
+   * gets memory of its own); our own buffer is given up for a new one at the next append that
+   * would have moved bytes within it. A copy costs three times what the view does, and a
+   * reply's value is the one thing a decoder hands out to keep.
+   */
+  keep(relative: number, length: number): Buffer {
+    this.#borrowed = true;
+    return this.#buf.subarray(this.#start + relative, this.#start + relative + length);
   }
 
   /** A copy of `length` bytes from `relative` on, that the caller may keep. */

@@ -14,6 +14,25 @@ const bytes = (text: string): Buffer => Buffer.from(text, 'latin1');
 const pending = (rb: ReadBuffer): string => rb.peek(rb.available).toString('latin1');
 
 describe('ReadBuffer', () => {
+  it('keep: a kept view stays intact whatever is appended and skipped afterwards', () => {
+    const rb = new ReadBuffer();
+    const kept: Array<{ view: Buffer; expected: string }> = [];
+    // Own buffer (pending bytes + chunk), then views, then appends that would compact or grow it.
+    rb.append(Buffer.from('ab'));
+    rb.append(Buffer.from('cdefgh'));
+    kept.push({ view: rb.keep(1, 3), expected: 'bcd' });
+    rb.skip(5);
+    for (let i = 0; i < 50; i++) {
+      rb.append(Buffer.from(`<${i}:${'x'.repeat(i * 7)}>`));
+      if (rb.available > 4) {
+        kept.push({ view: rb.keep(0, 4), expected: rb.latin1(4) });
+        rb.skip(rb.available - 2);
+      }
+    }
+    for (const { view, expected } of kept) assert.equal(view.toString('latin1'), expected);
+    assert.ok(kept.length > 40);
+  });
+
   it('append when empty borrows the chunk, no copy', () => {
     const rb = new ReadBuffer();
     const chunk = bytes('STORED\r\n');

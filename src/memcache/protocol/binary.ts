@@ -235,7 +235,7 @@ export class BinaryDecoder {
     const valueAt = HEADER_BYTES + extrasLength + keyLength;
     const valueLength = HEADER_BYTES + bodyLength - valueAt;
     const key = keyLength === 0 ? EMPTY : rb.copyAt(HEADER_BYTES + extrasLength, keyLength);
-    const value = valueLength === 0 ? EMPTY : rb.copyAt(valueAt, valueLength);
+    const value = valueLength === 0 ? EMPTY : rb.keep(valueAt, valueLength);
     rb.skip(HEADER_BYTES + bodyLength);
     return { opcode, status, opaque, cas, flags, key, value };
   }

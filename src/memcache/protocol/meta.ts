@@ -24,7 +24,7 @@ import { Fold, type Refusal, type WireCodec, type WireRequest } from './wire-cod
 export const NO_OPAQUE = -1;
 
 export type MetaFrame =
-  /** `VA <len> <flags>*` and its data block (a copy the caller may keep). */
+  /** `VA <len> <flags>*` and its data block (the caller may keep it: ReadBuffer.keep). */
   | { kind: 'VA'; opaque: number; flags: number; cas: bigint; data: Buffer }
   /** Meta status lines without data; `cas` is the `c` return flag (0n when absent). */
   | { kind: 'HD' | 'NS' | 'EX' | 'NF' | 'EN'; opaque: number; cas: bigint }
@@ -363,8 +363,7 @@ export class MetaDecoder {
     if (rb.byteAt(dataStart + v.bytes) !== 0x0d || rb.byteAt(dataStart + v.bytes + 1) !== 0x0a) {
       throw new ProtocolError('value data is not followed by CRLF');
     }
-    const data = Buffer.allocUnsafe(v.bytes);
-    rb.buffer.copy(data, 0, rb.offset + dataStart, rb.offset + dataStart + v.bytes);
+    const data = rb.keep(dataStart, v.bytes);
     this.#value = null;
     rb.skip(total);
     return { kind: 'VA', opaque: v.opaque, flags: v.flags, cas: v.cas, data };

@@ -194,8 +194,7 @@ export class TextDecoder {
     }
     const view = rb.peek(total);
     const key = view.subarray(v.keyStart, v.keyStart + v.keyLength);
-    const data = Buffer.allocUnsafe(v.bytes);
-    view.copy(data, 0, dataStart, dataStart + v.bytes);
+    const data = rb.keep(dataStart, v.bytes);
     this.#value = null;
     rb.skip(total);
     return { kind: 'value', key, flags: v.flags, data, cas: v.cas };
