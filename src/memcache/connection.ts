@@ -130,6 +130,8 @@ export class Connection {
   #timer: NodeJS.Timeout | null = null;
   #timerAt = 0;
   #flushScheduled = false;
+  /** Date.now() of this tick, 0 until read (see #tickNow). */
+  #now = 0;
   #blocked = false;
   #answered = false;
   #closing = false;
@@ -171,7 +173,7 @@ export class Connection {
     const refusal = this.#codec.refuse(req.cmd);
     if (refusal !== null) return settle(req, refusal.rc, refusal.message);
     if (this.pending >= this.#opts.maxQueue) return settle(req, Rc.TIMEOUT, 'too many requests waiting on this server');
-    if (req.deadline === 0) req.deadline = Date.now() + this.#opts.timeoutMs;
+    if (req.deadline === 0) req.deadline = this.#tickNow() + this.#opts.timeoutMs;
     else this.#adopted = true;
     this.#unsent.push(req);
     if (this.#state === 'idle') this.#connect();
@@ -261,12 +263,25 @@ export class Connection {
     this.#flush();
   }
 
+  /**
+   * The clock, read once per tick: requests accepted in one tick (and in the promise jobs it
+   * runs) are accepted at the same moment, and a busy pipeline saves a clock read per request.
+   */
+  #tickNow(): number {
+    if (this.#now === 0) {
+      this.#now = Date.now();
+      this.#scheduleFlush();
+    }
+    return this.#now;
+  }
+
   #scheduleFlush(): void {
     if (this.#flushScheduled) return;
     this.#flushScheduled = true;
     // Requests made in the same tick (and in the promise jobs it runs) share one write.
     process.nextTick(() => {
       this.#flushScheduled = false;
+      this.#now = 0;
       this.#flush();
     });
   }
