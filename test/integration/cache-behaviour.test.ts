@@ -1,7 +1,7 @@
-// The behaviour suite of test/support/cache-behaviour.ts against real memcached over both
-// protocols and against the embedded store (SPEC §7): one set of assertions, three backends.
-// The three run side by side — each has its own memcached or store — so the suite costs about
-// one TTL wait, not three.
+// The behaviour suite of test/support/cache-behaviour.ts against real memcached over the text,
+// binary and meta protocols and against the embedded store: one set of assertions, four
+// backends. They run side by side — each has its own memcached or store — so the suite costs
+// about one TTL wait, not four.
 
 import { describe } from 'node:test';
 
@@ -10,8 +10,8 @@ import { MemoryStore } from '../../src/store/memory-store.js';
 import { defineCacheBehaviour, type BehaviourBackend } from '../support/cache-behaviour.js';
 import { startMemcached } from '../support/memcached.js';
 
-describe('one behaviour, three backends', { concurrency: true }, () => {
-  for (const protocol of ['text', 'binary'] as const) {
+describe('one behaviour, four backends', { concurrency: true }, () => {
+  for (const protocol of ['text', 'binary', 'meta'] as const) {
     defineCacheBehaviour(`memcached, ${protocol} protocol`, async () => {
       const mc = await startMemcached();
       // startMemcached trusts whatever answers on the port it picked; with test files running in
@@ -26,6 +26,7 @@ describe('one behaviour, three backends', { concurrency: true }, () => {
       }
       const clients: Client[] = [];
       return {
+        meta: protocol === 'meta',
         open: async (keyPrefix) => {
           const client = new Client({ servers: [mc.address], protocol, keyPrefix });
           clients.push(client);
