@@ -112,6 +112,52 @@ for (const protocol of ['text', 'binary', 'meta'] as const) {
         assert.equal(await lie((req, s) => s.write(`NS O${metaOpaque(req)}\r\n`)), Rc.UNKNOWN_READ_FAILURE);
         assert.equal(await lie((_, s) => s.write('VA 2 f0\r\nok\r\n')), Rc.UNKNOWN_READ_FAILURE);
       });
+
+      /** The O tokens of a quiet run of mg requests closed by mn, once the whole run has arrived. */
+      function runOpaques(request: string): number[] | null {
+        if (!request.endsWith('mn\r\n')) return null;
+        return [...request.matchAll(/^mg [^\r\n]* q O(\d+)\r\n/gm)].map((m) => Number(m[1]));
+      }
+
+      test('a multi-get: hits out of order are placed by their opaque; one outside the run is a desync', async () => {
+        let pending = '';
+        fake.reply = (req, s) => {
+          pending += req.toString('latin1');
+          const o = runOpaques(pending);
+          if (o === null) return;
+          pending = '';
+          s.write(`VA 1 f5 O${o[2]}\r\nc\r\nVA 1 f3 O${o[0]}\r\na\r\nMN\r\n`);
+        };
+        const got = await client.getMulti(['a', 'b', 'c']);
+        assert.deepEqual([...got].map(([k, v]) => [k, v.value.toString(), v.flags]), [['a', 'a', 3], ['c', 'c', 5]]);
+
+        const closesBefore = fake.closes;
+        fake.reply = (req, s) => {
+          pending += req.toString('latin1');
+          const o = runOpaques(pending);
+          if (o === null) return;
+          pending = '';
+          s.write(`VA 1 f0 O${(o[2]! + 1) >>> 0}\r\nx\r\nMN\r\n`);
+        };
+        assert.equal(await codeOf(client.getMulti(['a', 'b', 'c'])), Rc.UNKNOWN_READ_FAILURE);
+        await waitFor(() => fake.closes > closesBefore);
+        assert.equal(client.pendingRequests, 0);
+      });
+
+      test('a multi-get whose MN never comes: TIMEOUT, nothing left pending', async () => {
+        let pending = '';
+        fake.reply = (req, s) => {
+          pending += req.toString('latin1');
+          const o = runOpaques(pending);
+          if (o === null) return;
+          pending = '';
+          s.write(`VA 1 f0 O${o[0]}\r\na\r\n`);
+        };
+        const closesBefore = fake.closes;
+        assert.equal(await codeOf(client.getMulti(['a', 'b'])), Rc.TIMEOUT);
+        await waitFor(() => fake.closes > closesBefore);
+        assert.equal(client.pendingRequests, 0);
+      });
     }
 
     test('a huge announced length is refused at once, not buffered', async () => {
