@@ -273,6 +273,15 @@ describe('the meta client against real memcached', () => {
     assert.equal((await meta.get(`${prefix}ctr with space`))?.value.toString(), '40');
   });
 
+  test('SASL credentials with meta are refused at construction with 38, as with text', () => {
+    for (const protocol of ['text', 'meta'] as const) {
+      assert.throws(
+        () => new Client({ servers: [mc.address], protocol, sasl: { username: 'u', password: 'p' } }),
+        (err: unknown) => err instanceof MemcachedError && err.rc === Rc.INVALID_ARGUMENTS && err.message.includes(`not ${protocol}`),
+      );
+    }
+  });
+
   describe('waits on memcached\'s clock, side by side', { concurrency: true }, () => {
     test('incr with initial and ttl creates the counter in one request, and the TTL applies', async () => {
       // A memcached of its own: the tests beside this one store items, which its counts would see.
