@@ -113,6 +113,15 @@ for (const protocol of ['text', 'binary', 'meta'] as const) {
         assert.equal(await lie((_, s) => s.write('VA 2 f0\r\nok\r\n')), Rc.UNKNOWN_READ_FAILURE);
       });
 
+      test('malformed return flags (opaque, client flags, CAS) and a bare HD to a get', async () => {
+        assert.equal(await lie((_, s) => s.write('VA 2 f0 Oxyz\r\nok\r\n')), Rc.PROTOCOL_ERROR, 'O not a number');
+        assert.equal(await lie((_, s) => s.write('VA 2 f0 O99999999999\r\nok\r\n')), Rc.PROTOCOL_ERROR, 'O over 2^32');
+        assert.equal(await lie((req, s) => s.write(`VA 2 fx O${metaOpaque(req)}\r\nok\r\n`)), Rc.PROTOCOL_ERROR, 'f not a number');
+        assert.equal(await lie((req, s) => s.write(`VA 2 f0 c-1 O${metaOpaque(req)}\r\nok\r\n`)), Rc.PROTOCOL_ERROR, 'c not a number');
+        assert.equal(await lie((req, s) => s.write(`VA x f0 O${metaOpaque(req)}\r\nok\r\n`)), Rc.PROTOCOL_ERROR, 'VA length not a number');
+        assert.equal(await lie((req, s) => s.write(`HD O${metaOpaque(req)}\r\n`)), Rc.UNKNOWN_READ_FAILURE, 'HD is no answer to mg v');
+      });
+
       /** The O tokens of a quiet run of mg requests closed by mn, once the whole run has arrived. */
       function runOpaques(request: string): number[] | null {
         if (!request.endsWith('mn\r\n')) return null;
