@@ -213,6 +213,15 @@ describe('the meta client against real memcached', () => {
     const item = await meta.get(other);
     assert.equal(item?.value.toString(), 'ok');
     assert.equal(item?.flags, 9);
+    // A key sent base64 whose bytes are text-safe (another meta client may encode every key) is
+    // the plain key for text and binary clients.
+    const b64 = Buffer.from('safe-b64-key').toString('base64');
+    const ms = await rawText(mc, Buffer.from(`ms ${b64} 2 b F4\r\nhi\r\n`), '\r\n');
+    assert.equal(ms.toString(), 'HD\r\n');
+    for (const reader of [text, binary, meta]) {
+      const hit = await reader.get('safe-b64-key');
+      assert.deepEqual([hit?.value.toString(), hit?.flags], ['hi', 4], reader.protocol);
+    }
   });
 
   test('key length: 186 raw bytes that go base64 work, 187 get 33 unsent; a plain key works up to 250, 251 gets 33', async () => {
