@@ -282,6 +282,25 @@ describe('the meta client against real memcached', () => {
     assert.equal((await meta.get(`${prefix}ctr with space`))?.value.toString(), '40');
   });
 
+  // Found while comparing the protocols: memcached 1.6.18 reads a text or meta TTL as a signed
+  // 32-bit number, so 2^31..2^32-1 wrap negative and the item is stored already expired, while
+  // the binary protocol's unsigned exptime keeps it. The Client accepts TTLs up to 2^32-1 for
+  // all three; this stays a todo until the Client refuses (38) or maps those TTLs alike.
+  test('a TTL of 2^31 or more means the same in all three protocols', { todo: 'text and meta store the item expired, binary keeps it' }, async () => {
+    const outcomes: Record<string, Array<string | null>> = {};
+    for (const client of [text, binary, meta]) {
+      const seen: Array<string | null> = [];
+      for (const ttl of [2 ** 31 - 1, 2 ** 31, 2 ** 32 - 1]) {
+        const key = `ttl_${client.protocol}_${ttl}`;
+        await client.set(key, 'kept', { ttl });
+        seen.push((await client.get(key))?.value.toString() ?? null);
+      }
+      outcomes[client.protocol] = seen;
+    }
+    assert.deepEqual(outcomes['text'], outcomes['binary'], JSON.stringify(outcomes));
+    assert.deepEqual(outcomes['meta'], outcomes['binary'], JSON.stringify(outcomes));
+  });
+
   test('SASL credentials with meta are refused at construction with 38, as with text', () => {
     for (const protocol of ['text', 'meta'] as const) {
       assert.throws(
