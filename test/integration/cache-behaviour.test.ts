@@ -1,8 +1,7 @@
-// The behaviour suite of test/support/cache-behaviour.ts against real memcached over both
-// protocols and against the embedded store: one set of assertions, three backends, so the store
-// cannot drift from what memcached does.
-// The three run side by side — each has its own memcached or store — so the suite costs about
-// one TTL wait, not three.
+// The behaviour suite of test/support/cache-behaviour.ts against real memcached over the text,
+// binary and meta protocols and against the embedded store: one set of assertions, four
+// backends, so the store cannot drift from what memcached does. They run side by side — each
+// has its own memcached or store — so the suite costs about one TTL wait, not four.
 
 import { describe } from 'node:test';
 
@@ -12,8 +11,8 @@ import { defineCacheBehaviour, type BehaviourBackend } from '../support/cache-be
 import { startMemcached } from '../support/memcached.js';
 import { PrefixedView } from '../support/prefixed-view.js';
 
-describe('one behaviour, three backends', { concurrency: true }, () => {
-  for (const protocol of ['text', 'binary'] as const) {
+describe('one behaviour, four backends', { concurrency: true }, () => {
+  for (const protocol of ['text', 'binary', 'meta'] as const) {
     defineCacheBehaviour(`memcached, ${protocol} protocol`, async () => {
       const mc = await startMemcached();
       // startMemcached trusts whatever answers on the port it picked; with test files running in
@@ -28,6 +27,7 @@ describe('one behaviour, three backends', { concurrency: true }, () => {
       }
       const clients: Client[] = [];
       return {
+        meta: protocol === 'meta',
         open: async (keyPrefix) => {
           const client = new Client({ servers: [mc.address], protocol, keyPrefix });
           clients.push(client);

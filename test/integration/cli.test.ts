@@ -140,6 +140,7 @@ describe('locate and a real 3-server cluster', () => {
     ['modula', (a) => `distribution=modula\nhash=fnv1a_32\n${a.map((s) => `server => ${s}`).join('\n')}`],
     ['ketama_weighted with weights', (a) => `distribution=ketama_weighted\n${a.map((s, i) => `server=${s}/?${i + 1}`).join('\n')}`],
     ['consistent with keyprefix and text protocol', (a) => `keyprefix=pbx7:\nbinary_proto=no\n${a.map((s) => `server=${s}`).join('\n')}`],
+    ['consistent with keyprefix and meta protocol', (a) => `keyprefix=pbx8:\nprotocol=meta\n${a.map((s) => `server=${s}`).join('\n')}`],
   ];
 
   for (const [name, body] of layouts) {

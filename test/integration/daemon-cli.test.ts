@@ -136,6 +136,22 @@ describe('the daemon from the command line', () => {
     assert.equal(listening, false);
   });
 
+  test('SASL with protocol=meta: exit 1 naming the SASL line and the protocol= line, nothing listens', async () => {
+    const port = await freePort();
+    const config = join(dir, 'sasl-meta.conf');
+    writeFileSync(config, `[general]\nserver=127.0.0.1:11211\nsasl_username=u\nsasl_password=p\nprotocol=meta\n[agi]\nport=${port}\n[http]\nenabled=no\n`);
+    const d = startCli(dir, ['--config', config]);
+    assert.equal(await d.exited, 1);
+    const fatal = String(d.lines.find((l) => l.level === 60)?.msg);
+    assert.match(fatal, /sasl-meta\.conf:3/, 'the sasl_username= line');
+    assert.match(fatal, /protocol=meta at \S*sasl-meta\.conf:5/, 'the protocol= line');
+    const listening = await new Promise<boolean>((resolve) => {
+      const s = connect({ host: '127.0.0.1', port }, () => (s.destroy(), resolve(true)));
+      s.once('error', () => resolve(false));
+    });
+    assert.equal(listening, false);
+  });
+
   test('a port in use: exit 1 with a fatal log line', async () => {
     const port = await freePort();
     const config = join(dir, 'busy.conf');

@@ -1,5 +1,6 @@
 // Every dialplan command through the daemon, driven by the Asterisk-faithful AGI client, against
-// the embedded store and real memcached over both protocols (README.md, "The dialplan"):
+// the embedded store and real memcached over the text, binary and meta protocols (README.md,
+// "The dialplan"):
 // MCDRESULT and the variables for every success and every error code, byte-exact values,
 // MCDTTL/?ttl, uint64 counters, the refusals 122/124/125/126/127/33, and that every session ends
 // cleanly with AGISTATUS=SUCCESS.
@@ -20,6 +21,8 @@ const U64_MAX = '18446744073709551615';
 
 interface Backend {
   name: string;
+  /** The wire protocol memcached.conf names; absent for the embedded store. */
+  protocol?: 'text' | 'binary' | 'meta';
   config(): string;
   start?(): Promise<void>;
   stop?(): Promise<void>;
@@ -30,11 +33,18 @@ const backends: Backend[] = [
   { name: 'the embedded store', config: () => '[general]\nkeyprefix=t:\n' },
   {
     name: 'memcached, binary protocol',
+    protocol: 'binary',
     config: () => `[general]\nserver=${mc!.address}\nbinary_proto=yes\nkeyprefix=t:\n`,
   },
   {
     name: 'memcached, text protocol',
+    protocol: 'text',
     config: () => `[general]\nserver=${mc!.address}\nbinary_proto=no\nkeyprefix=t:\n`,
+  },  {
+    // protocol=meta in memcached.conf: the daemon's client speaks meta (checked in its own test).
+    name: 'memcached, meta protocol',
+    protocol: 'meta',
+    config: () => `[general]\nserver=${mc!.address}\nprotocol=meta\nkeyprefix=t:\n`,
   },
 ];
 
@@ -70,6 +80,14 @@ for (const backend of backends) {
       return { ch, run };
     }
     const result = (ch: FakeChannel): string | undefined => ch.getVar('MCDRESULT');
+
+    test('the daemon\'s backend speaks the protocol memcached.conf names', () => {
+      if (backend.protocol === undefined) assert.ok(!(cache instanceof Client), 'the embedded store');
+      else {
+        assert.ok(cache instanceof Client, 'a memcached client');
+        assert.equal(cache.protocol, backend.protocol);
+      }
+    });
 
     test('mcdset then MCD: the value comes back byte for byte, MCDRESULT=0', async () => {
       const values = ['hello', 'He said "hi" \\ back\\slash ${X} $[1+1] ✓', '  spaced out  ', 'semi;colon|pipe', '(paren)', 'tab\there', 'x'.repeat(4096)];

@@ -54,7 +54,7 @@ function client(servers: string[], extra: Partial<ConstructorParameters<typeof C
   return c;
 }
 
-for (const protocol of ['binary', 'text'] as const) {
+for (const protocol of ['binary', 'text', 'meta'] as const) {
   describe(`a killed server (${protocol})`, () => {
     test('answers with a code at once, is left alone for the retry interval, and is used again after it returns', async () => {
       const mc = await server();

@@ -95,6 +95,7 @@ after(async () => {
 const backends = [
   { name: 'the embedded store', config: () => '[general]\nkeyprefix=t:\nnode_id=pbx1\n' },
   { name: 'memcached (binary protocol)', config: () => `[general]\nserver=${mcs[0]!.address}\nbinary_proto=yes\nkeyprefix=t:\nnode_id=pbx1\n` },
+  { name: 'memcached (meta protocol)', config: () => `[general]\nserver=${mcs[0]!.address}\nprotocol=meta\nkeyprefix=m:\nnode_id=pbx1\n` },
 ];
 
 for (const backend of backends) {

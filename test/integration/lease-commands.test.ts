@@ -1,6 +1,6 @@
 // mcdlimit, mcdrelease, MCDLIMITCOUNT, mcdlock and mcdunlock through the daemon, driven by the
 // Asterisk-faithful AGI client (channel identity = agi_uniqueid), on the embedded store and on
-// real memcached over both protocols: every code, the hostile arguments, a failing backend, and
+// real memcached over the text, binary and meta protocols: every code, the hostile arguments, a failing backend, and
 // channels of two daemons racing over a 3-server cluster.
 
 import assert from 'node:assert/strict';
@@ -31,6 +31,7 @@ const backends = [
   { name: 'the embedded store', config: () => '[general]\nkeyprefix=t:\nnode_id=pbx1\n' },
   { name: 'memcached, binary protocol', config: () => `[general]\nserver=${mcs[0]!.address}\nbinary_proto=yes\nnode_id=pbx1\n` },
   { name: 'memcached, text protocol', config: () => `[general]\nserver=${mcs[0]!.address}\nbinary_proto=no\nkeyprefix=t:\nnode_id=pbx1\n` },
+  { name: 'memcached, meta protocol', config: () => `[general]\nserver=${mcs[0]!.address}\nprotocol=meta\nkeyprefix=m:\nnode_id=pbx1\n` },
 ];
 
 for (const backend of backends) {

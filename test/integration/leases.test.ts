@@ -28,6 +28,8 @@ function harness(servers: number, options: Omit<ClientOptions, 'servers'>) {
 describe('leases on memcached', { concurrency: true }, () => {
   defineLeaseBehaviour('memcached, text protocol', harness(1, { protocol: 'text' }));
   defineLeaseBehaviour('memcached, binary protocol', harness(1, { protocol: 'binary' }));
+  defineLeaseBehaviour('memcached, meta protocol', harness(1, { protocol: 'meta' }));
+  defineLeaseBehaviour('3-server cluster, meta, keyprefix', harness(3, { protocol: 'meta', keyPrefix: 'pbx:' }));
   defineLeaseBehaviour('3-server cluster, binary, keyprefix', harness(3, { protocol: 'binary', keyPrefix: 'pbx:' }));
   defineLeaseBehaviour('3-server cluster, text', harness(3, { protocol: 'text' }));
 });

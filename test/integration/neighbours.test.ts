@@ -353,6 +353,37 @@ const phpScenarios: Scenario[] = [
     neighbour: php((ms) => [['option', 'OPT_DISTRIBUTION', { const: 'DISTRIBUTION_CONSISTENT' }], ['addServers', phpList(ms)]]),
     contrast: { socketPointNames: 'path' },
   },
+  // The client over meta, PHP over text or binary: the same bytes, flags, TTLs and placement.
+  {
+    id: 'php-consistent-meta',
+    asciiKeys: true,
+    transport: 'tcp',
+    client: { options: { distribution: 'consistent', protocol: 'meta' } },
+    neighbour: php((ms) => [['option', 'OPT_DISTRIBUTION', { const: 'DISTRIBUTION_CONSISTENT' }], ['addServers', phpList(ms)]]),
+    contrast: { distribution: 'modula' },
+  },
+  {
+    id: 'php-prefix-meta',
+    transport: 'tcp',
+    prefix: 'pbx3:',
+    client: { options: { distribution: 'consistent', keyPrefix: 'pbx3:', protocol: 'meta' } },
+    neighbour: php((ms) => [
+      ['option', 'OPT_BINARY_PROTOCOL', true],
+      ['option', 'OPT_DISTRIBUTION', { const: 'DISTRIBUTION_CONSISTENT' }],
+      ['option', 'OPT_PREFIX_KEY', 'pbx3:'],
+      ['addServers', phpList(ms)],
+    ]),
+    contrast: { hashWithPrefix: true },
+  },
+  {
+    // protocol=meta read from memcached.conf, as the daemon would, over Unix sockets.
+    id: 'php-sockets-meta-config',
+    asciiKeys: true,
+    transport: 'unix',
+    client: { config: (servers) => `[general]\n${servers.map((s) => `server=${s}\n`).join('')}protocol=meta\n` },
+    neighbour: php((ms) => [['option', 'OPT_DISTRIBUTION', { const: 'DISTRIBUTION_CONSISTENT' }], ...ms.map((m) => ['addServer', m.host, 0, 0])]),
+    contrast: { socketPointNames: 'path:0' },
+  },
 ];
 
 sharesCluster('PHP Memcached', phpScenarios, runPhp, 'string');
@@ -429,6 +460,15 @@ const pylibmcScenarios: Scenario[] = [
     neighbour: pylibmc(true, { distribution: 'consistent' }),
     contrast: { socketPointNames: 'path' },
   },
+  // The client over meta, pylibmc over text or binary.
+  { id: 'py-modula-meta', transport: 'tcp', client: { options: { distribution: 'modula', protocol: 'meta' } }, neighbour: pylibmc(false, {}) },
+  {
+    id: 'py-consistent-meta',
+    transport: 'tcp',
+    client: { options: { distribution: 'consistent', protocol: 'meta' } },
+    neighbour: pylibmc(true, { distribution: 'consistent ketama' }),
+    contrast: { distribution: 'modula' },
+  },
 ];
 
 sharesCluster('pylibmc', pylibmcScenarios, runPylibmc, 'bytes');
@@ -441,108 +481,110 @@ sharesCluster('pylibmc', pylibmcScenarios, runPylibmc, 'bytes');
  * incremented on one side and read on the other; TTLs (relative and, for PHP, absolute) are read
  * from the server itself.
  */
-describe('flags, counters and TTLs across PHP Memcached, pylibmc and the client', () => {
-  // php_memcached.c: MEMC_VAL_IS_STRING 0, MEMC_VAL_IS_LONG 1.
-  const PHP_LONG = 1;
-  // Debian's pylibmc 1.6.3, as it stores them: int → 1 << 2 (PYLIBMC_FLAG_LONG in
-  // src/_pylibmcmodule.h), str → 1 << 4 (UTF-8); bytes → 0.
-  const PY_INTEGER = 1 << 2;
-  const PY_TEXT = 1 << 4;
+for (const [protocol, t] of [['text', 't'], ['meta', 'm']] as const) {
+  describe(`flags, counters and TTLs across PHP Memcached, pylibmc and the client over ${protocol}`, () => {
+    // php_memcached.c: MEMC_VAL_IS_STRING 0, MEMC_VAL_IS_LONG 1.
+    const PHP_LONG = 1;
+    // Debian's pylibmc 1.6.3, as it stores them: int → 1 << 2 (PYLIBMC_FLAG_LONG in
+    // src/_pylibmcmodule.h), str → 1 << 4 (UTF-8); bytes → 0.
+    const PY_INTEGER = 1 << 2;
+    const PY_TEXT = 1 << 4;
 
-  let client: Client;
-  let targets: string[] = [];
-  before(() => {
-    targets = tcp.map((m) => m.address);
-    client = new Client({ servers: targets, distribution: 'consistent', protocol: 'text', ...PATIENT });
+    let client: Client;
+    let targets: string[] = [];
+    before(() => {
+      targets = tcp.map((m) => m.address);
+      client = new Client({ servers: targets, distribution: 'consistent', protocol, ...PATIENT });
+    });
+    after(async () => client.close());
+
+    /** What a neighbour's get reports for a value: its type there and its bytes. */
+    const readAs = (type: string, text: string): NeighbourValue => ({ type, b64: Buffer.from(text).toString('base64') });
+
+    async function held(key: string): Promise<HeldItem> {
+      const at = (await whereHeld(targets, [key])).get(key);
+      assert.ok(at !== undefined, `no server holds ${key}`);
+      assert.equal(at.server, client.locate(key), `${key} is not where locate() says`);
+      return at.item;
+    }
+
+    test('PHP Memcached: ints and strings by flags, counters both ways, relative and absolute TTLs', async () => {
+      const steps = [...PHP_COMMON, ['option', 'OPT_DISTRIBUTION', { const: 'DISTRIBUTION_CONSISTENT' }], ['addServers', tcp.map((m) => [m.host, m.port, 0])]];
+      await client.set(`${t}:cl:int`, '17', { flags: PHP_LONG });
+      await client.set(`${t}:cl:str`, '17');
+      assert.equal(await client.incr(`${t}:cl:counter`, 1, { initial: 10 }), 10n);
+      const absolute = Math.floor(Date.now() / 1000) + 5000;
+      const [first, compressed] = await runPhp([
+        {
+          steps,
+          ops: [
+            { op: 'get', keys: [`${t}:cl:int`, `${t}:cl:str`] },
+            { op: 'incr', key: `${t}:cl:counter`, delta: 5 },
+            { op: 'setInt', key: `${t}:php:int`, value: 42, ttl: 0 },
+            { op: 'set', items: [[`${t}:php:rel`, Buffer.from('rel').toString('base64'), 1000], [`${t}:php:abs`, Buffer.from('abs').toString('base64'), absolute]] },
+          ],
+        },
+        // PHP's defaults, compression on: a long, compressible string is stored compressed.
+        { steps: steps.filter((s) => s[1] !== 'OPT_COMPRESSION'), ops: [{ op: 'set', items: [[`${t}:php:big`, Buffer.alloc(3000, 'a').toString('base64'), 0]] }] },
+      ]);
+      assert.deepEqual(compressed, [true]);
+      const big = await held(`${t}:php:big`);
+      assert.ok(big.flags !== 0 && big.value.length < 3000, `PHP stored 3000 bytes as ${big.value.length} with flags ${big.flags}`);
+      const read = first![0] as Record<string, NeighbourValue>;
+      assert.deepEqual(read[`${t}:cl:int`], readAs('integer', '17'));
+      assert.deepEqual(read[`${t}:cl:str`], readAs('string', '17'));
+      assert.equal(first![1], 15, "PHP's increment of the client's counter");
+      assert.equal((await client.get(`${t}:cl:counter`))?.value.toString(), '15');
+
+      const int = await held(`${t}:php:int`);
+      assert.deepEqual([int.value.toString(), int.flags, int.ttl], ['42', PHP_LONG, -1]);
+      const rel = await held(`${t}:php:rel`);
+      assert.ok(rel.ttl > 940 && rel.ttl <= 1000, `relative TTL ${rel.ttl}`);
+      const abs = await held(`${t}:php:abs`);
+      // memcached turns an absolute time into its own clock, which may lag by up to a second.
+      assert.ok(abs.ttl > 4940 && abs.ttl <= 5001, `absolute TTL ${abs.ttl}`);
+
+      // The client increments PHP's int; memcached keeps its flags, so PHP still reads an int.
+      assert.equal(await client.incr(`${t}:php:int`, 8), 50n);
+      assert.deepEqual(await client.get(`${t}:php:int`).then((i) => [i?.value.toString(), i?.flags]), ['50', PHP_LONG]);
+      const [second] = await runPhp([{ steps, ops: [{ op: 'get', keys: [`${t}:php:int`] }] }]);
+      assert.deepEqual((second![0] as Record<string, NeighbourValue>)[`${t}:php:int`], readAs('integer', '50'));
+    });
+
+    test('pylibmc: int and str by flags, counters both ways, TTLs', async () => {
+      const job = { servers: targets, binary: true, behaviors: { distribution: 'consistent' } };
+      await client.set(`${t}:cl:pyint`, '23', { flags: PY_INTEGER });
+      await client.set(`${t}:cl:pytext`, 'héllo', { flags: PY_TEXT });
+      assert.equal(await client.incr(`${t}:cl:pycounter`, 1, { initial: 100 }), 100n);
+      const [first] = await runPylibmc([
+        {
+          ...job,
+          ops: [
+            { op: 'get', keys: [`${t}:cl:pyint`, `${t}:cl:pytext`] },
+            { op: 'incr', key: `${t}:cl:pycounter`, delta: 7 },
+            { op: 'setInt', key: `${t}:py:int`, value: 5, ttl: 1000 },
+            { op: 'setText', key: `${t}:py:text`, value: 'naïve ☎', ttl: 0 },
+          ],
+        },
+      ]);
+      const read = first![0] as Record<string, NeighbourValue>;
+      assert.deepEqual(read[`${t}:cl:pyint`], readAs('int', '23'));
+      assert.deepEqual(read[`${t}:cl:pytext`], readAs('str', 'héllo'));
+      assert.equal(first![1], 107, "pylibmc's incr of the client's counter");
+      assert.equal((await client.get(`${t}:cl:pycounter`))?.value.toString(), '107');
+
+      const int = await held(`${t}:py:int`);
+      assert.deepEqual([int.value.toString(), int.flags], ['5', PY_INTEGER]);
+      assert.ok(int.ttl > 940 && int.ttl <= 1000, `TTL ${int.ttl}`);
+      const text = await held(`${t}:py:text`);
+      assert.deepEqual([text.value.toString('utf8'), text.flags, text.ttl], ['naïve ☎', PY_TEXT, -1]);
+
+      assert.equal(await client.incr(`${t}:py:int`, 2), 7n);
+      const [second] = await runPylibmc([{ ...job, ops: [{ op: 'get', keys: [`${t}:py:int`] }] }]);
+      assert.deepEqual((second![0] as Record<string, NeighbourValue>)[`${t}:py:int`], readAs('int', '7'));
+    });
   });
-  after(async () => client.close());
-
-  /** What a neighbour's get reports for a value: its type there and its bytes. */
-  const readAs = (type: string, text: string): NeighbourValue => ({ type, b64: Buffer.from(text).toString('base64') });
-
-  async function held(key: string): Promise<HeldItem> {
-    const at = (await whereHeld(targets, [key])).get(key);
-    assert.ok(at !== undefined, `no server holds ${key}`);
-    assert.equal(at.server, client.locate(key), `${key} is not where locate() says`);
-    return at.item;
-  }
-
-  test('PHP Memcached: ints and strings by flags, counters both ways, relative and absolute TTLs', async () => {
-    const steps = [...PHP_COMMON, ['option', 'OPT_DISTRIBUTION', { const: 'DISTRIBUTION_CONSISTENT' }], ['addServers', tcp.map((m) => [m.host, m.port, 0])]];
-    await client.set('t:cl:int', '17', { flags: PHP_LONG });
-    await client.set('t:cl:str', '17');
-    assert.equal(await client.incr('t:cl:counter', 1, { initial: 10 }), 10n);
-    const absolute = Math.floor(Date.now() / 1000) + 5000;
-    const [first, compressed] = await runPhp([
-      {
-        steps,
-        ops: [
-          { op: 'get', keys: ['t:cl:int', 't:cl:str'] },
-          { op: 'incr', key: 't:cl:counter', delta: 5 },
-          { op: 'setInt', key: 't:php:int', value: 42, ttl: 0 },
-          { op: 'set', items: [['t:php:rel', Buffer.from('rel').toString('base64'), 1000], ['t:php:abs', Buffer.from('abs').toString('base64'), absolute]] },
-        ],
-      },
-      // PHP's defaults, compression on: a long, compressible string is stored compressed.
-      { steps: steps.filter((s) => s[1] !== 'OPT_COMPRESSION'), ops: [{ op: 'set', items: [['t:php:big', Buffer.alloc(3000, 'a').toString('base64'), 0]] }] },
-    ]);
-    assert.deepEqual(compressed, [true]);
-    const big = await held('t:php:big');
-    assert.ok(big.flags !== 0 && big.value.length < 3000, `PHP stored 3000 bytes as ${big.value.length} with flags ${big.flags}`);
-    const read = first![0] as Record<string, NeighbourValue>;
-    assert.deepEqual(read['t:cl:int'], readAs('integer', '17'));
-    assert.deepEqual(read['t:cl:str'], readAs('string', '17'));
-    assert.equal(first![1], 15, "PHP's increment of the client's counter");
-    assert.equal((await client.get('t:cl:counter'))?.value.toString(), '15');
-
-    const int = await held('t:php:int');
-    assert.deepEqual([int.value.toString(), int.flags, int.ttl], ['42', PHP_LONG, -1]);
-    const rel = await held('t:php:rel');
-    assert.ok(rel.ttl > 940 && rel.ttl <= 1000, `relative TTL ${rel.ttl}`);
-    const abs = await held('t:php:abs');
-    // memcached turns an absolute time into its own clock, which may lag by up to a second.
-    assert.ok(abs.ttl > 4940 && abs.ttl <= 5001, `absolute TTL ${abs.ttl}`);
-
-    // The client increments PHP's int; memcached keeps its flags, so PHP still reads an int.
-    assert.equal(await client.incr('t:php:int', 8), 50n);
-    assert.deepEqual(await client.get('t:php:int').then((i) => [i?.value.toString(), i?.flags]), ['50', PHP_LONG]);
-    const [second] = await runPhp([{ steps, ops: [{ op: 'get', keys: ['t:php:int'] }] }]);
-    assert.deepEqual((second![0] as Record<string, NeighbourValue>)['t:php:int'], readAs('integer', '50'));
-  });
-
-  test('pylibmc: int and str by flags, counters both ways, TTLs', async () => {
-    const job = { servers: targets, binary: true, behaviors: { distribution: 'consistent' } };
-    await client.set('t:cl:pyint', '23', { flags: PY_INTEGER });
-    await client.set('t:cl:pytext', 'héllo', { flags: PY_TEXT });
-    assert.equal(await client.incr('t:cl:pycounter', 1, { initial: 100 }), 100n);
-    const [first] = await runPylibmc([
-      {
-        ...job,
-        ops: [
-          { op: 'get', keys: ['t:cl:pyint', 't:cl:pytext'] },
-          { op: 'incr', key: 't:cl:pycounter', delta: 7 },
-          { op: 'setInt', key: 't:py:int', value: 5, ttl: 1000 },
-          { op: 'setText', key: 't:py:text', value: 'naïve ☎', ttl: 0 },
-        ],
-      },
-    ]);
-    const read = first![0] as Record<string, NeighbourValue>;
-    assert.deepEqual(read['t:cl:pyint'], readAs('int', '23'));
-    assert.deepEqual(read['t:cl:pytext'], readAs('str', 'héllo'));
-    assert.equal(first![1], 107, "pylibmc's incr of the client's counter");
-    assert.equal((await client.get('t:cl:pycounter'))?.value.toString(), '107');
-
-    const int = await held('t:py:int');
-    assert.deepEqual([int.value.toString(), int.flags], ['5', PY_INTEGER]);
-    assert.ok(int.ttl > 940 && int.ttl <= 1000, `TTL ${int.ttl}`);
-    const text = await held('t:py:text');
-    assert.deepEqual([text.value.toString('utf8'), text.flags, text.ttl], ['naïve ☎', PY_TEXT, -1]);
-
-    assert.equal(await client.incr('t:py:int', 2), 7n);
-    const [second] = await runPylibmc([{ ...job, ops: [{ op: 'get', keys: ['t:py:int'] }] }]);
-    assert.deepEqual((second![0] as Record<string, NeighbourValue>)['t:py:int'], readAs('int', '7'));
-  });
-});
+}
 
 // ---- libmemcached-tools -------------------------------------------------------------------------
 

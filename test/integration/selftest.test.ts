@@ -463,7 +463,7 @@ const SELFTEST_AGI: Array<[string, string[]]> = [
 interface Backend {
   name: string;
   /** memcached.conf [general] lines (null: the embedded store, no server= line). */
-  protocol: 'binary' | 'text' | null;
+  protocol: 'binary' | 'text' | 'meta' | null;
   /** result_format=name in memcached.conf, and MCD_RESULT_FORMAT=name in [globals]. */
   names?: boolean;
 }
@@ -472,6 +472,7 @@ const BACKENDS: Backend[] = [
   { name: 'the embedded store', protocol: null },
   { name: 'memcached, binary protocol', protocol: 'binary' },
   { name: 'memcached, text protocol', protocol: 'text' },
+  { name: 'memcached, meta protocol', protocol: 'meta' },
   { name: 'the embedded store, result codes as names', protocol: null, names: true },
 ];
 
@@ -483,7 +484,7 @@ describe('[mcd-selftest]: the C module test macro through the daemon', { concurr
       const config =
         (mc === null
           ? `[general]\nkeyprefix=${prefix}\n`
-          : `[general]\nserver=${mc.address}\nbinary_proto=${backend.protocol === 'binary' ? 'yes' : 'no'}\nkeyprefix=${prefix}\n`) + (backend.names === true ? 'result_format=name\n' : '');
+          : `[general]\nserver=${mc.address}\n${backend.protocol === 'meta' ? 'protocol=meta' : `binary_proto=${backend.protocol === 'binary' ? 'yes' : 'no'}`}\nkeyprefix=${prefix}\n`) + (backend.names === true ? 'result_format=name\n' : '');
       const d = await startDaemon(config);
       try {
         const ch = new FakeChannel({ context: 'mcd-selftest-dial', extension: 'mcdtest' });

@@ -1,7 +1,8 @@
 // One lease/lock suite for every backend: test/unit/lease-engine.test.ts runs it on the embedded
-// store, test/integration/leases.test.ts on real memcached over both protocols and a 3-server
-// cluster. Each `open()` is a backend of its own over the same storage, as the Client of one
-// daemon is: several engines on several backends are several PBXs racing.
+// store, test/integration/leases.test.ts on real memcached over the text, binary and meta
+// protocols and on 3-server clusters. Each `open()` is a backend of its own over the same
+// storage, as the Client of one daemon is: several engines on several backends are several PBXs
+// racing.
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
