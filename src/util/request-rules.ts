@@ -10,9 +10,14 @@ export const MAX_EXPTIME = 2_147_483_647;
 /** libmemcached's namespace limit (MEMCACHED_PREFIX_KEY_MAX_SIZE - 1). */
 export const MAX_KEY_PREFIX_BYTES = 127;
 
+/**
+ * A TTL every protocol means the same way: text and meta exptimes are read as signed 32-bit
+ * numbers by memcached 1.6 (2^31 and above wrap negative: the item is stored already expired),
+ * binary's as unsigned (kept), so above 2^31-1 the outcome would depend on the protocol.
+ */
 export function checkTtl(ttl: number): number {
-  if (!Number.isInteger(ttl) || ttl < 0 || ttl > MAX_UINT32) {
-    throw new MemcachedError(Rc.INVALID_ARGUMENTS, `TTL must be an integer from 0 to ${MAX_UINT32} seconds`);
+  if (!Number.isInteger(ttl) || ttl < 0 || ttl > MAX_EXPTIME) {
+    throw new MemcachedError(Rc.INVALID_ARGUMENTS, `TTL must be an integer from 0 to ${MAX_EXPTIME} seconds`);
   }
   return ttl;
 }
