@@ -5,6 +5,7 @@
 const LARGE = 16 * 1024;
 /** Up to this many characters, latin1() copies them one by one. */
 const SHORT_TEXT = 64;
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
 export class ByteWriter {
   #buf: Buffer;
@@ -79,6 +80,12 @@ export class ByteWriter {
       b[--at] = 0x30 + (rest - next * 10);
       rest = next;
     } while (rest > 0);
+  }
+
+  /** An unsigned 64-bit number as ASCII digits: in place when it fits a double exactly. */
+  uint64Decimal(value: bigint): void {
+    if (value <= MAX_SAFE) this.decimal(Number(value));
+    else this.latin1(value.toString());
   }
 
   byte(value: number): void {

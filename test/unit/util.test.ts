@@ -172,6 +172,16 @@ describe('ByteWriter', () => {
     assert.equal(Buffer.concat(w.take()).toString('latin1'), values.map((n) => `${n},`).join(''));
   });
 
+  it('uint64Decimal writes every unsigned 64-bit number as String() would', () => {
+    const values = [0n, 1n, 2n ** 53n - 1n, 2n ** 53n, 2n ** 53n + 1n, 2n ** 63n, 2n ** 64n - 1n];
+    const w = new ByteWriter(1);
+    for (const n of values) {
+      w.uint64Decimal(n);
+      w.byte(0x2c);
+    }
+    assert.equal(Buffer.concat(w.take()).toString('latin1'), values.map((n) => `${n},`).join(''));
+  });
+
   it('small pieces of every kind coalesce into one chunk', () => {
     const w = new ByteWriter();
     w.latin1('get ');

@@ -15,9 +15,10 @@
 import type { ByteWriter } from '../../util/byte-writer.js';
 import { MemcachedError, Rc } from '../../util/errors.js';
 import { ReadBuffer } from '../../util/read-buffer.js';
-import { UINT64_MAX, type Command, type Outcome, type StoreMode } from './command.js';
+import type { Command, Outcome, StoreMode } from './command.js';
 import { ProtocolError } from './protocol-error.js';
-import { serverErrorRc } from './text.js';
+import { parseDigits, parseUint64Digits } from './ascii-numbers.js';
+import { parseCounter, serverErrorRc } from './text.js';
 import { Fold, type Refusal, type WireCodec, type WireRequest } from './wire-codec.js';
 
 /** `opaque` when the reply carried no `O` token. */
@@ -156,11 +157,19 @@ export function encodeMeta(cmd: Command, opaque: number, w: ByteWriter): void {
     case 'decr':
       w.latin1('ma ');
       writeKey(w, cmd.key);
-      w.latin1(` ${cmd.op === 'incr' ? 'MI' : 'MD'} D${cmd.delta}`);
+      w.latin1(cmd.op === 'incr' ? ' MI D' : ' MD D');
+      w.uint64Decimal(cmd.delta);
       // N: create a missing counter with value J and this TTL (1.6.18 returns J itself on create,
       // as the binary protocol's increment with an initial value does).
-      if (cmd.initial !== undefined) w.latin1(` N${cmd.ttl ?? 0} J${cmd.initial}`);
-      w.latin1(` v O${opaque >>> 0}${CRLF}`);
+      if (cmd.initial !== undefined) {
+        w.latin1(' N');
+        w.decimal(cmd.ttl ?? 0);
+        w.latin1(' J');
+        w.uint64Decimal(cmd.initial);
+      }
+      w.latin1(' v O');
+      w.decimal(opaque >>> 0);
+      w.latin1(CRLF);
       return;
     case 'touch':
       // mg without v: HD when the item exists (its TTL now set), EN when it does not.
@@ -295,7 +304,7 @@ export class MetaDecoder {
       switch (c) {
         case VA: {
           const lenEnd = tokenEnd(buf, at + 3, stop);
-          const bytes = parseSmall(buf, at + 3, lenEnd, 10);
+          const bytes = parseDigits(buf, at + 3, lenEnd, 10);
           if (bytes < 0) throw new ProtocolError('malformed length in VA line');
           if (bytes > this.#maxValue) throw new ProtocolError(`VA of ${bytes} bytes is over the ${this.#maxValue}-byte limit`);
           const f = parseReturnFlags(buf, lenEnd, stop, this.#flags);
@@ -378,32 +387,11 @@ function tokenEnd(buf: Buffer, from: number, stop: number): number {
   return i;
 }
 
-/** Decimal digits in [start, end), at most maxDigits of them, as a number; -1 when malformed. */
-function parseSmall(buf: Buffer, start: number, end: number, maxDigits: number): number {
-  if (end <= start || end - start > maxDigits) return -1;
-  let n = 0;
-  for (let i = start; i < end; i++) {
-    const d = buf[i]! - 0x30;
-    if (d < 0 || d > 9) return -1;
-    n = n * 10 + d;
-  }
-  return n;
-}
-
-/** Up to 20 digits, 0 .. 2^64-1. CAS uniques are small counters: a Number first, BigInt only when long. */
+/** Up to 20 digits, 0 .. 2^64-1. */
 function parseCas(buf: Buffer, start: number, end: number): bigint {
-  const len = end - start;
-  if (len <= 15) {
-    const n = parseSmall(buf, start, end, 15);
-    if (n < 0) throw new ProtocolError('malformed c (CAS) return flag');
-    return BigInt(n);
-  }
-  if (len > 20 || parseSmall(buf, start, start + 10, 10) < 0 || parseSmall(buf, start + 10, end, 10) < 0) {
-    throw new ProtocolError('malformed c (CAS) return flag');
-  }
-  const cas = BigInt(buf.toString('latin1', start, end));
-  if (cas > UINT64_MAX) throw new ProtocolError('c (CAS) return flag above 2^64-1');
-  return cas;
+  const cas = parseUint64Digits(buf, start, end);
+  if (cas >= 0n) return cas;
+  throw new ProtocolError(end - start === 20 && parseDigits(buf, start, start + 10, 10) >= 0 && parseDigits(buf, start + 10, end, 10) >= 0 ? 'c (CAS) return flag above 2^64-1' : 'malformed c (CAS) return flag');
 }
 
 interface ReturnFlags {
@@ -431,7 +419,7 @@ function parseReturnFlags(buf: Buffer, from: number, stop: number, out: ReturnFl
     const end = tokenEnd(buf, i + 1, stop);
     switch (buf[i]) {
       case FLAG_F: {
-        const f = parseSmall(buf, i + 1, end, 10);
+        const f = parseDigits(buf, i + 1, end, 10);
         if (f < 0 || f > 0xffffffff) throw new ProtocolError('malformed f (flags) return flag');
         out.flags = f;
         break;
@@ -441,7 +429,7 @@ function parseReturnFlags(buf: Buffer, from: number, stop: number, out: ReturnFl
         break;
       case FLAG_O: {
         // We only ever send a uint32 in decimal, so anything else is not our reply.
-        const o = parseSmall(buf, i + 1, end, 10);
+        const o = parseDigits(buf, i + 1, end, 10);
         if (o < 0 || o > 0xffffffff) throw new ProtocolError('malformed O (opaque) return flag');
         out.opaque = o;
         break;
@@ -515,7 +503,7 @@ export function acceptMeta(cmd: Command, opaque: number, out: Outcome, frame: Me
     case 'incr':
     case 'decr':
       if (frame.kind === 'VA') {
-        out.number = parseCounter(frame.data);
+        out.number = parseCounter(frame.data, 0, frame.data.length);
         return true;
       }
       if (frame.kind === 'NF') return fail(out, Rc.NOTFOUND);
@@ -564,18 +552,6 @@ function acceptMultiGet(cmd: Extract<Command, { op: 'get' }>, opaque: number, ou
 }
 
 /** ma's VA data: decimal digits (memcached may pad a shrunken counter with spaces). */
-function parseCounter(data: Buffer): bigint {
-  let end = data.length;
-  while (end > 0 && data[end - 1] === SP) end--;
-  if (end === 0 || end > 20) throw new ProtocolError('bad counter reply');
-  for (let i = 0; i < end; i++) {
-    const d = data[i]! - 0x30;
-    if (d < 0 || d > 9) throw new ProtocolError('bad counter reply');
-  }
-  const n = BigInt(data.toString('latin1', 0, end));
-  if (n > UINT64_MAX) throw new ProtocolError('counter reply above 2^64-1');
-  return n;
-}
 
 function fail(out: Outcome, rc: number): true {
   out.rc = rc;

@@ -5,7 +5,8 @@
 import type { ByteWriter } from '../../util/byte-writer.js';
 import { Rc } from '../../util/errors.js';
 import { ReadBuffer } from '../../util/read-buffer.js';
-import { UINT64_MAX, type Command, type Outcome } from './command.js';
+import type { Command, Outcome } from './command.js';
+import { parseDigits, parseUint64Digits } from './ascii-numbers.js';
 import { ProtocolError } from './protocol-error.js';
 import { Fold, type Refusal, type WireCodec, type WireRequest } from './wire-codec.js';
 
@@ -150,7 +151,7 @@ export class TextDecoder {
     const lineLength = nl - 1;
     const first = rb.byteAt(0);
     if (first >= 0x30 && first <= 0x39) {
-      const frame: TextFrame = { kind: 'number', value: parseCounter(rb.latin1(lineLength)) };
+      const frame: TextFrame = { kind: 'number', value: parseCounter(rb.buffer, rb.offset, rb.offset + lineLength) };
       rb.skip(nl + 1);
       return frame;
     }
@@ -201,28 +202,17 @@ export class TextDecoder {
   }
 }
 
-const UINT64_DIGITS = 20;
-
-/** incr/decr replies; memcached may pad a shrunken counter with spaces, which are not ours. */
-function parseCounter(line: string): bigint {
-  const digits = line.trimEnd();
-  if (digits.length > UINT64_DIGITS || !/^[0-9]+$/.test(digits)) {
-    throw new ProtocolError(`bad counter reply ${JSON.stringify(line.slice(0, 40))}`);
-  }
-  const n = BigInt(digits);
-  if (n > UINT64_MAX) throw new ProtocolError('counter reply above 2^64-1');
-  return n;
-}
-
-function parseDecimal(line: Buffer, start: number, end: number, maxDigits: number): number {
-  if (end <= start || end - start > maxDigits) return -1;
-  let n = 0;
-  for (let i = start; i < end; i++) {
-    const c = line[i]! - 0x30;
-    if (c < 0 || c > 9) return -1;
-    n = n * 10 + c;
-  }
-  return n;
+/**
+ * An incr/decr reply line in [start, end) of `buf`; memcached may pad a shrunken counter with
+ * spaces, which are not ours.
+ */
+export function parseCounter(buf: Buffer, start: number, end: number): bigint {
+  let digitsEnd = end;
+  while (digitsEnd > start && buf[digitsEnd - 1] === 0x20) digitsEnd--;
+  const n = parseUint64Digits(buf, start, digitsEnd);
+  if (n >= 0n) return n;
+  const line = buf.toString('latin1', start, Math.min(end, start + 40));
+  throw new ProtocolError(/^[0-9]{20}$/.test(line.trimEnd()) ? 'counter reply above 2^64-1' : `bad counter reply ${JSON.stringify(line)}`);
 }
 
 /** `VALUE <key> <flags> <bytes> [<cas unique>]` */
@@ -237,13 +227,14 @@ function parseValueHeader(line: Buffer, maxValue: number) {
   if (bytesEnd === -1) {
     bytesEnd = line.length;
   } else {
-    const casText = line.toString('latin1', bytesEnd + 1);
-    if (!/^[0-9]{1,20}$/.test(casText)) throw new ProtocolError('malformed CAS in VALUE line');
-    cas = BigInt(casText);
-    if (cas > UINT64_MAX) throw new ProtocolError('CAS in VALUE line above 2^64-1');
+    cas = parseUint64Digits(line, bytesEnd + 1, line.length);
+    if (cas < 0n) {
+      const casText = line.toString('latin1', bytesEnd + 1);
+      throw new ProtocolError(/^[0-9]{20}$/.test(casText) ? 'CAS in VALUE line above 2^64-1' : 'malformed CAS in VALUE line');
+    }
   }
-  const flags = parseDecimal(line, keyEnd + 1, flagsEnd, 10);
-  const bytes = parseDecimal(line, flagsEnd + 1, bytesEnd, 10);
+  const flags = parseDigits(line, keyEnd + 1, flagsEnd, 10);
+  const bytes = parseDigits(line, flagsEnd + 1, bytesEnd, 10);
   if (flags < 0 || flags > 0xffffffff) throw new ProtocolError('malformed flags in VALUE line');
   if (bytes < 0) throw new ProtocolError('malformed length in VALUE line');
   if (bytes > maxValue) throw new ProtocolError(`VALUE of ${bytes} bytes is over the ${maxValue}-byte limit`);
