@@ -334,7 +334,7 @@ export class Client {
     return { wire, route: this.#routeKey(raw, wire) };
   }
 
-  // The three steps of #key, kept apart so the hot paths below make no object per request.
+  // The three steps of #key, kept apart so #single makes no object per request for them.
 
   /** The caller's key as bytes, checked against the protocol's key rules; throws 33. */
   #rawKey(key: string | Buffer): Buffer {
@@ -350,16 +350,8 @@ export class Client {
   }
 
   #read(key: string | Buffer, withCas: boolean, touchTtl: number | undefined): Promise<Item | null> {
-    let raw: Buffer;
-    try {
-      raw = this.#rawKey(key);
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    const wire = this.#wireKey(raw);
-    const route = this.#routeKey(raw, wire);
-    const cmd: Command = touchTtl === undefined ? { op: 'get', keys: [wire], withCas } : { op: 'get', keys: [wire], withCas, touchTtl };
-    return this.#pool.request(this.#pool.pick(route), cmd, route, firstItem);
+    const make = touchTtl !== undefined ? (wire: Buffer): Command => ({ op: 'get', keys: [wire], withCas, touchTtl }) : withCas ? getsOf : getOf;
+    return this.#single(key, make, firstItem);
   }
 
   #single<T>(key: string | Buffer, make: (wire: Buffer) => Command, finish: (out: Outcome) => T): Promise<T> {
@@ -384,16 +376,11 @@ export class Client {
       return Promise.reject(err);
     }
     const data = typeof value === 'string' ? Buffer.from(value, 'utf8') : value;
-    let raw: Buffer;
-    try {
-      raw = this.#rawKey(key);
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    const wire = this.#wireKey(raw);
-    const route = this.#routeKey(raw, wire);
-    const cmd: Command = mode === 'cas' ? { op: 'store', mode, key: wire, value: data, flags, ttl, cas: cas ?? 0n } : { op: 'store', mode, key: wire, value: data, flags, ttl };
-    return this.#pool.request(this.#pool.pick(route), cmd, route, expectSuccess);
+    return this.#single(
+      key,
+      (wire): Command => (mode === 'cas' ? { op: 'store', mode, key: wire, value: data, flags, ttl, cas: cas ?? 0n } : { op: 'store', mode, key: wire, value: data, flags, ttl }),
+      expectSuccess,
+    );
   }
 
   #counter(op: 'incr' | 'decr', key: string | Buffer, delta: bigint | number, options: CounterOptions | undefined): Promise<bigint> {
@@ -440,6 +427,11 @@ export class Client {
     );
   }
 }
+
+// The commands of get and gets, made once: a closure per call would cost an allocation on the
+// busiest path.
+const getOf = (wire: Buffer): Command => ({ op: 'get', keys: [wire], withCas: false });
+const getsOf = (wire: Buffer): Command => ({ op: 'get', keys: [wire], withCas: true });
 
 function firstItem(out: Outcome): Item | null {
   if (out.rc !== Rc.SUCCESS) throw errorOf(out);

@@ -18,7 +18,7 @@ import { ReadBuffer } from '../../util/read-buffer.js';
 import type { Command, Outcome, StoreMode } from './command.js';
 import { ProtocolError } from './protocol-error.js';
 import { parseDigits, parseUint64Digits } from './ascii-numbers.js';
-import { parseCounter, serverErrorRc } from './text.js';
+import { acceptServerCommand, parseCounter, serverErrorRc } from './text.js';
 import { Fold, type Refusal, type WireCodec, type WireRequest } from './wire-codec.js';
 
 /** `opaque` when the reply carried no `O` token. */
@@ -512,27 +512,14 @@ export function acceptMeta(cmd: Command, opaque: number, out: Outcome, frame: Me
       if (frame.kind === 'HD') return true;
       if (frame.kind === 'EN') return fail(out, Rc.NOTFOUND);
       break;
-    case 'flush':
-      if (frame.kind === 'ok') return true;
-      break;
-    case 'version':
-      if (frame.kind === 'version') {
-        out.text = frame.text;
-        return true;
-      }
-      break;
-    case 'stats':
-      if (frame.kind === 'end') return true;
-      if (frame.kind === 'stat') {
-        (out.stats ??= new Map()).set(frame.name, frame.value);
-        return false;
-      }
-      break;
     case 'noop':
       if (frame.kind === 'MN') return true;
       break;
-    default:
+    default: {
+      const done = acceptServerCommand(cmd, out, frame);
+      if (done !== undefined) return done;
       break;
+    }
   }
   throw desync(cmd, frame);
 }

@@ -302,26 +302,42 @@ export function acceptText(cmd: Command, out: Outcome, frame: TextFrame, search:
       if (frame.kind === 'touched') return true;
       if (frame.kind === 'not_found') return fail(out, Rc.NOTFOUND);
       break;
-    case 'flush':
-      if (frame.kind === 'ok') return true;
+    default: {
+      const done = acceptServerCommand(cmd, out, frame);
+      if (done !== undefined) return done;
       break;
-    case 'version':
-      if (frame.kind === 'version') {
-        out.text = frame.text;
-        return true;
-      }
-      break;
-    case 'stats':
-      if (frame.kind === 'end') return true;
-      if (frame.kind === 'stat') {
-        (out.stats ??= new Map()).set(frame.name, frame.value);
-        return false;
-      }
-      break;
-    default:
-      break;
+    }
   }
   throw new ProtocolError(`reply ${frame.kind} does not answer ${cmd.op}`, Rc.UNKNOWN_READ_FAILURE);
+}
+
+/** The replies of the commands every text-based protocol sends as text (meta too). */
+export type ServerCommandFrame =
+  | { kind: 'ok' | 'end' }
+  | { kind: 'version'; text: string }
+  | { kind: 'stat'; name: string; value: string };
+
+/**
+ * flush_all, version and stats, whose replies are the same text lines in the text and meta
+ * protocols: true/false as acceptText, undefined when `frame` cannot answer `cmd`.
+ */
+export function acceptServerCommand(cmd: Command, out: Outcome, frame: { kind: string }): boolean | undefined {
+  const f = frame as ServerCommandFrame;
+  switch (cmd.op) {
+    case 'flush':
+      return f.kind === 'ok' ? true : undefined;
+    case 'version':
+      if (f.kind !== 'version') return undefined;
+      out.text = f.text;
+      return true;
+    case 'stats':
+      if (f.kind === 'end') return true;
+      if (f.kind !== 'stat') return undefined;
+      (out.stats ??= new Map()).set(f.name, f.value);
+      return false;
+    default:
+      return undefined;
+  }
 }
 
 function fail(out: Outcome, rc: number): true {
