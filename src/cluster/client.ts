@@ -459,9 +459,10 @@ export class Client {
   }
 
   /** One set of setMulti's: its failure goes into `failed`, never rejects. */
-  async #setOne<K>(index: number, key: Buffer, route: Buffer, value: Buffer, flags: number, ttl: number, original: K, failed: Map<K, MemcachedError>): Promise<void> {
-    const out = await this.#pool.request(index, { op: 'store', mode: 'set', key, value, flags, ttl }, route, asIs);
-    if (out.rc !== Rc.SUCCESS) failed.set(original, errorOf(out));
+  #setOne<K>(index: number, key: Buffer, route: Buffer, value: Buffer, flags: number, ttl: number, original: K, failed: Map<K, MemcachedError>): Promise<void> {
+    return this.#pool.request(index, { op: 'store', mode: 'set', key, value, flags, ttl }, route, (out) => {
+      if (out.rc !== Rc.SUCCESS) failed.set(original, errorOf(out));
+    });
   }
 
   #counter(op: 'incr' | 'decr', key: string | Buffer, delta: bigint | number, options: CounterOptions | undefined): Promise<bigint> {
