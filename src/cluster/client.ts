@@ -11,8 +11,8 @@ import { MemcachedError, Rc, rcText } from '../util/errors.js';
 import { keyBytes } from '../util/keys.js';
 import type { SaslCredentials, SocketFactory, TlsSettings } from '../memcache/connection.js';
 import type { Command, Item, Outcome, StoreMode } from '../memcache/protocol/command.js';
-import { wireTraits } from '../memcache/protocol/codecs.js';
-import type { Protocol } from '../memcache/protocol/wire-codec.js';
+import { createCodec, wireTraits } from '../memcache/protocol/codecs.js';
+import type { Protocol, WireCodec } from '../memcache/protocol/wire-codec.js';
 import { checkCas, checkFlags, checkKeyPrefix, checkTtl, toUint64 } from '../util/request-rules.js';
 import { CLIENT_DEFAULTS } from './defaults.js';
 import type { DistributionName, HashName } from './names.js';
@@ -99,11 +99,14 @@ export class Client {
   readonly #anyKeyByte: boolean;
   readonly #counterWithInitial: boolean;
   readonly #quietWrites: boolean;
+  /** Asked whether the protocol can carry a batch, before any of it is queued (setMulti). */
+  readonly #refuser: WireCodec;
 
   constructor(options: ClientOptions) {
     const o = { ...CLIENT_DEFAULTS, ...stripUndefined(options) };
     this.#protocol = o.protocol;
     ({ anyKeyByte: this.#anyKeyByte, counterWithInitial: this.#counterWithInitial, quietWrites: this.#quietWrites } = wireTraits(o.protocol));
+    this.#refuser = createCodec(o.protocol);
     this.#prefix = Buffer.from(o.keyPrefix ?? '', 'utf8');
     checkKeyPrefix(this.#prefix);
     this.#hashWithPrefix = o.hashWithPrefix ?? false;
@@ -247,39 +250,50 @@ export class Client {
       group.values.push(typeof value === 'string' ? Buffer.from(value, 'utf8') : value);
       group.original.push(key);
     }
+    // Each batch is built and put to the protocol's own refusal rules first (meta takes fewer
+    // raw bytes in a key it must send base64), so a key it cannot carry refuses the whole call
+    // before any batch is sent rather than failing its batch after others went out.
+    const batches: Array<{ index: number; at: number; cmd: Extract<Command, { op: 'storeMany' }>; route: Buffer | undefined }> = [];
+    if (this.#quietWrites) {
+      for (const [index, group] of groups) {
+        for (let at = 0; at < group.wire.length; at += MAX_KEYS_PER_GET) {
+          const keys = group.wire.slice(at, at + MAX_KEYS_PER_GET);
+          const cmd = { op: 'storeMany', mode: 'set', keys, values: group.values.slice(at, at + MAX_KEYS_PER_GET), flags, ttl } as const;
+          const refusal = this.#refuser.refuse(cmd);
+          if (refusal !== null) throw new MemcachedError(refusal.rc, refusal.message);
+          // A lone entry can follow its placement to another server; a batch fails with its server.
+          batches.push({ index, at, cmd, route: keys.length === 1 ? group.route[at] : undefined });
+        }
+      }
+    }
     const failed = new Map<K, MemcachedError>();
     const work: Promise<void>[] = [];
-    for (const [index, group] of groups) {
-      if (!this.#quietWrites) {
+    if (!this.#quietWrites) {
+      for (const [index, group] of groups) {
         for (let i = 0; i < group.wire.length; i++) work.push(this.#setOne(index, group.wire[i]!, group.route[i]!, group.values[i]!, flags, ttl, group.original[i]!, failed));
-        continue;
       }
-      for (let i = 0; i < group.wire.length; i += MAX_KEYS_PER_GET) {
-        const keys = group.wire.slice(i, i + MAX_KEYS_PER_GET);
-        const values = group.values.slice(i, i + MAX_KEYS_PER_GET);
-        // A lone entry can follow its placement to another server; a batch fails with its server.
-        const route = keys.length === 1 ? group.route[i] : undefined;
-        const cmd: Command = { op: 'storeMany', mode: 'set', keys, values, flags, ttl };
-        work.push(
-          this.#pool.request(index, cmd, route, asIs).then(async (out) => {
-            const retried = new Set(out.unattributed);
-            const again: Promise<void>[] = [];
-            for (let slot = 0; slot < keys.length; slot++) {
-              const at = i + slot;
-              // The server refused one entry of the run without saying which (meta's
-              // SERVER_ERROR): set each suspect again on its own, whose reply names its fate.
-              // Sets are idempotent, so an entry stored the first time is only stored again.
-              if (retried.has(slot)) {
-                again.push(this.#setOne(index, keys[slot]!, group.route[at]!, values[slot]!, flags, ttl, group.original[at]!, failed));
-                continue;
-              }
-              const rc = out.rcs?.[slot] ?? out.rc;
-              if (rc !== Rc.SUCCESS) failed.set(group.original[at]!, errorOf(rc === out.rc ? out : { rc }));
+    }
+    for (const { index, at, cmd, route } of batches) {
+      const group = groups.get(index)!;
+      const { keys, values } = cmd;
+      work.push(
+        this.#pool.request(index, cmd, route, asIs).then(async (out) => {
+          const retried = new Set(out.unattributed);
+          const again: Promise<void>[] = [];
+          for (let slot = 0; slot < keys.length; slot++) {
+            // The server refused one entry of the run without saying which (meta's
+            // SERVER_ERROR): set each suspect again on its own, whose reply names its fate.
+            // Sets are idempotent, so an entry stored the first time is only stored again.
+            if (retried.has(slot)) {
+              again.push(this.#setOne(index, keys[slot]!, group.route[at + slot]!, values[slot]!, flags, ttl, group.original[at + slot]!, failed));
+              continue;
             }
-            await Promise.all(again);
-          }),
-        );
-      }
+            const rc = out.rcs?.[slot] ?? out.rc;
+            if (rc !== Rc.SUCCESS) failed.set(group.original[at + slot]!, errorOf(rc === out.rc ? out : { rc }));
+          }
+          await Promise.all(again);
+        }),
+      );
     }
     await Promise.all(work);
     return failed;

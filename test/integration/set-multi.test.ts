@@ -110,6 +110,9 @@ describe('setMulti against memcached 1.6.18', () => {
           await rejectsWith(client.setMulti([...good, ['k'.repeat(251), 'x']]), Rc.BAD_KEY_PROVIDED);
           await rejectsWith(client.setMulti([...good, ['', 'x']]), Rc.BAD_KEY_PROVIDED);
           if (protocol !== 'meta') await rejectsWith(client.setMulti([...good, ['a b', 'x']]), Rc.BAD_KEY_PROVIDED);
+          // Over meta a key with a space travels base64, so memcached's 250-character token takes
+          // at most 186 raw bytes: refused by the protocol's own rules, still before anything is sent.
+          await rejectsWith(client.setMulti([...good, [` ${'k'.repeat(186)}`, 'x']]), Rc.BAD_KEY_PROVIDED);
           await rejectsWith(client.setMulti(good, { ttl: -5 }), Rc.INVALID_ARGUMENTS);
           await rejectsWith(client.setMulti(good, { flags: 2 ** 32 }), Rc.INVALID_ARGUMENTS);
           assert.equal(counting.written(), 0, 'no byte written');
