@@ -11,8 +11,8 @@ import { MemcachedError, Rc, rcText } from '../util/errors.js';
 import { keyBytes } from '../util/keys.js';
 import type { SaslCredentials, SocketFactory, TlsSettings } from '../memcache/connection.js';
 import type { Command, Item, Outcome, StoreMode } from '../memcache/protocol/command.js';
-import { wireTraits } from '../memcache/protocol/codecs.js';
-import type { Protocol } from '../memcache/protocol/wire-codec.js';
+import { createCodec, wireTraits } from '../memcache/protocol/codecs.js';
+import type { Protocol, WireCodec } from '../memcache/protocol/wire-codec.js';
 import { checkCas, checkFlags, checkKeyPrefix, checkTtl, toUint64 } from '../util/request-rules.js';
 import { CLIENT_DEFAULTS } from './defaults.js';
 import type { DistributionName, HashName } from './names.js';
@@ -98,11 +98,15 @@ export class Client {
   readonly #protocol: Protocol;
   readonly #anyKeyByte: boolean;
   readonly #counterWithInitial: boolean;
+  readonly #quietWrites: boolean;
+  /** Asked whether the protocol can carry a batch, before any of it is queued (setMulti). */
+  readonly #refuser: WireCodec;
 
   constructor(options: ClientOptions) {
     const o = { ...CLIENT_DEFAULTS, ...stripUndefined(options) };
     this.#protocol = o.protocol;
-    ({ anyKeyByte: this.#anyKeyByte, counterWithInitial: this.#counterWithInitial } = wireTraits(o.protocol));
+    ({ anyKeyByte: this.#anyKeyByte, counterWithInitial: this.#counterWithInitial, quietWrites: this.#quietWrites } = wireTraits(o.protocol));
+    this.#refuser = createCodec(o.protocol);
     this.#prefix = Buffer.from(o.keyPrefix ?? '', 'utf8');
     checkKeyPrefix(this.#prefix);
     this.#hashWithPrefix = o.hashWithPrefix ?? false;
@@ -221,6 +225,78 @@ export class Client {
 
   set(key: string | Buffer, value: string | Buffer, options?: StoreOptions): Promise<void> {
     return this.#store('set', key, value, options);
+  }
+
+  /**
+   * Sets many entries, all with the same TTL and flags: per server, runs of at most 100 quiet
+   * sets that cost one short reply each (meta `ms ... q` + `mn`, binary SETQ + NOOP; over text,
+   * one pipelined set per entry). Resolves with the entries that were NOT stored, each with its
+   * own error (37 E2BIG, a server's or connection's code...): an empty map means all stored.
+   * Rejects only for bad arguments (33 bad key, 38 bad TTL or flags), before anything is sent.
+   * Entries are sent in order, so a key given twice ends with its last value.
+   */
+  async setMulti<K extends string | Buffer>(entries: Iterable<readonly [K, string | Buffer]>, options?: StoreOptions): Promise<Map<K, MemcachedError>> {
+    const flags = checkFlags(options?.flags ?? 0);
+    const ttl = checkTtl(options?.ttl ?? 0);
+    // Every key is checked before the first request is queued: a bad one sends nothing.
+    const groups = new Map<number, { wire: Buffer[]; route: Buffer[]; values: Buffer[]; original: K[] }>();
+    for (const [key, value] of entries) {
+      const { wire, route } = this.#key(key);
+      const index = this.#pool.pick(route);
+      let group = groups.get(index);
+      if (group === undefined) groups.set(index, (group = { wire: [], route: [], values: [], original: [] }));
+      group.wire.push(wire);
+      group.route.push(route);
+      group.values.push(typeof value === 'string' ? Buffer.from(value, 'utf8') : value);
+      group.original.push(key);
+    }
+    // Each batch is built and put to the protocol's own refusal rules first (meta takes fewer
+    // raw bytes in a key it must send base64), so a key it cannot carry refuses the whole call
+    // before any batch is sent rather than failing its batch after others went out.
+    const batches: Array<{ index: number; at: number; cmd: Extract<Command, { op: 'storeMany' }>; route: Buffer | undefined }> = [];
+    if (this.#quietWrites) {
+      for (const [index, group] of groups) {
+        for (let at = 0; at < group.wire.length; at += MAX_KEYS_PER_GET) {
+          const keys = group.wire.slice(at, at + MAX_KEYS_PER_GET);
+          const cmd = { op: 'storeMany', mode: 'set', keys, values: group.values.slice(at, at + MAX_KEYS_PER_GET), flags, ttl } as const;
+          const refusal = this.#refuser.refuse(cmd);
+          if (refusal !== null) throw new MemcachedError(refusal.rc, refusal.message);
+          // A lone entry can follow its placement to another server; a batch fails with its server.
+          batches.push({ index, at, cmd, route: keys.length === 1 ? group.route[at] : undefined });
+        }
+      }
+    }
+    const failed = new Map<K, MemcachedError>();
+    const work: Promise<void>[] = [];
+    if (!this.#quietWrites) {
+      for (const [index, group] of groups) {
+        for (let i = 0; i < group.wire.length; i++) work.push(this.#setOne(index, group.wire[i]!, group.route[i]!, group.values[i]!, flags, ttl, group.original[i]!, failed));
+      }
+    }
+    for (const { index, at, cmd, route } of batches) {
+      const group = groups.get(index)!;
+      const { keys, values } = cmd;
+      work.push(
+        this.#pool.request(index, cmd, route, asIs).then(async (out) => {
+          const retried = new Set(out.unattributed);
+          const again: Promise<void>[] = [];
+          for (let slot = 0; slot < keys.length; slot++) {
+            // The server refused one entry of the run without saying which (meta's
+            // SERVER_ERROR): set each suspect again on its own, whose reply names its fate.
+            // Sets are idempotent, so an entry stored the first time is only stored again.
+            if (retried.has(slot)) {
+              again.push(this.#setOne(index, keys[slot]!, group.route[at + slot]!, values[slot]!, flags, ttl, group.original[at + slot]!, failed));
+              continue;
+            }
+            const rc = out.rcs?.[slot] ?? out.rc;
+            if (rc !== Rc.SUCCESS) failed.set(group.original[at + slot]!, errorOf(rc === out.rc ? out : { rc }));
+          }
+          await Promise.all(again);
+        }),
+      );
+    }
+    await Promise.all(work);
+    return failed;
   }
 
   /** Rejects with 14 NOTSTORED when the key exists. */
@@ -381,6 +457,13 @@ export class Client {
       (wire): Command => (mode === 'cas' ? { op: 'store', mode, key: wire, value: data, flags, ttl, cas: cas ?? 0n } : { op: 'store', mode, key: wire, value: data, flags, ttl }),
       expectSuccess,
     );
+  }
+
+  /** One set of setMulti's: its failure goes into `failed`, never rejects. */
+  #setOne<K>(index: number, key: Buffer, route: Buffer, value: Buffer, flags: number, ttl: number, original: K, failed: Map<K, MemcachedError>): Promise<void> {
+    return this.#pool.request(index, { op: 'store', mode: 'set', key, value, flags, ttl }, route, (out) => {
+      if (out.rc !== Rc.SUCCESS) failed.set(original, errorOf(out));
+    });
   }
 
   #counter(op: 'incr' | 'decr', key: string | Buffer, delta: bigint | number, options: CounterOptions | undefined): Promise<bigint> {

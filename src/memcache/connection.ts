@@ -461,5 +461,11 @@ function authCommand(sasl: SaslCredentials): Command {
 }
 
 function estimateBytes(cmd: Command): number {
-  return cmd.op === 'store' ? cmd.value.length + 64 : 64;
+  if (cmd.op === 'store') return cmd.value.length + 64;
+  if (cmd.op === 'storeMany') {
+    let bytes = 64;
+    for (const value of cmd.values) bytes += value.length + 64;
+    return bytes;
+  }
+  return 64;
 }

@@ -574,3 +574,62 @@ describe('acceptBinary: single commands', () => {
     );
   });
 });
+
+describe('storeMany: a run of SETQs closed by NOOP', () => {
+  const cmd: Command = {
+    op: 'storeMany',
+    mode: 'set',
+    keys: [bytes('a'), bytes('bb'), bytes('ccc')],
+    values: [bytes('x'), bytes(''), bytes('zz')],
+    flags: 0xdeadbeef,
+    ttl: 60,
+  };
+  const extras = Buffer.concat([uint32(0xdeadbeef), uint32(60)]);
+
+  it('writes SETQ per entry (flags, TTL extras) with opaques opaque-n .. opaque-1, then NOOP with opaque', () => {
+    const w = new ByteWriter(16);
+    encodeBinary(cmd, 10, w);
+    const expected = Buffer.concat([
+      request({ opcode: Opcode.SETQ, key: 'a', value: 'x', extras, opaque: 7 }),
+      request({ opcode: Opcode.SETQ, key: 'bb', extras, opaque: 8 }),
+      request({ opcode: Opcode.SETQ, key: 'ccc', value: 'zz', extras, opaque: 9 }),
+      request({ opcode: Opcode.NOOP, opaque: 10 }),
+    ]);
+    assert.equal(Buffer.concat(w.take()).toString('hex'), expected.toString('hex'));
+    assert.equal(Opcode.SETQ, 0x11);
+    assert.equal(opaqueSpan(cmd), 4);
+  });
+
+  it('opaques wrap at 2^32', () => {
+    const w = new ByteWriter(16);
+    encodeBinary(cmd, 1, w);
+    const opaques: number[] = [];
+    const all = Buffer.concat(w.take());
+    for (let at = 0; at < all.length; at += 24 + all.readUInt32BE(at + 8)) opaques.push(all.readUInt32BE(at + 12));
+    assert.deepStrictEqual(opaques, [0xfffffffe, 0xffffffff, 0, 1]);
+  });
+
+  it('all stored: the NOOP alone completes it', () => {
+    assert.deepStrictEqual(replyTo(cmd, 10, [{ opcode: Opcode.NOOP, opaque: 10 }]), { rc: Rc.SUCCESS });
+  });
+
+  it('each failure lands in its entry by opaque, with the text protocol code', () => {
+    const out = replyTo(cmd, 10, [
+      { opcode: Opcode.SETQ, opaque: 8, status: Status.VALUE_TOO_LARGE, value: 'Too large.' },
+      { opcode: Opcode.SETQ, opaque: 9, status: Status.OUT_OF_MEMORY, value: 'Out of memory' },
+      { opcode: Opcode.SETQ, opaque: 7, status: Status.NO_ERROR },
+      { opcode: Opcode.NOOP, opaque: 10 },
+    ]);
+    assert.equal(out.rc, Rc.SUCCESS);
+    assert.deepStrictEqual([...out.rcs!], [undefined, Rc.E2BIG, Rc.SERVER_MEMORY_ALLOCATION_FAILURE]);
+    assert.equal(statusRc(cmd, Status.KEY_NOT_FOUND), Rc.NOTSTORED);
+  });
+
+  it('a response outside the run, or not a SETQ, or a NOOP-opaque non-NOOP, is a desync', () => {
+    assertDesync(cmd, 10, [{ opcode: Opcode.SETQ, opaque: 6, status: Status.VALUE_TOO_LARGE }]);
+    assertDesync(cmd, 10, [{ opcode: Opcode.SETQ, opaque: 11, status: Status.VALUE_TOO_LARGE }]);
+    assertDesync(cmd, 10, [{ opcode: Opcode.SET, opaque: 8, status: Status.VALUE_TOO_LARGE }]);
+    assertDesync(cmd, 10, [{ opcode: Opcode.GETQ, opaque: 8 }]);
+    assertDesync(cmd, 10, [{ opcode: Opcode.SETQ, opaque: 10 }]);
+  });
+});

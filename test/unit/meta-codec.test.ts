@@ -527,3 +527,98 @@ describe('MetaCodec: opaques and the WireCodec fold', () => {
     assert.deepStrictEqual(c.out, { rc: 0 });
   });
 });
+
+describe('storeMany: a quiet run of ms closed by mn', () => {
+  const many = (...entries: Array<[string, string]>): Extract<Command, { op: 'storeMany' }> => ({
+    op: 'storeMany',
+    mode: 'set',
+    keys: entries.map(([k]) => key(k)),
+    values: entries.map(([, v]) => wire(v)),
+    flags: 7,
+    ttl: 60,
+  });
+  const three = many(['a', 'x'], ['b', 'yy'], ['c', '']);
+
+  it('writes one quiet ms per entry with opaques opaque .. opaque+n-1, then mn', () => {
+    assert.equal(
+      bytesOf(three, 10),
+      'ms a 1 F7 T60 q O10\r\nx\r\nms b 2 F7 T60 q O11\r\nyy\r\nms c 0 F7 T60 q O12\r\n\r\nmn\r\n',
+    );
+    assert.equal(metaOpaqueSpan(three), 3);
+  });
+
+  it('a single entry is still a quiet run; opaques wrap at 2^32; a key with a space goes base64 after the length', () => {
+    assert.equal(bytesOf(many(['a', 'x']), 0xffffffff), 'ms a 1 F7 T60 q O4294967295\r\nx\r\nmn\r\n');
+    assert.equal(metaOpaqueSpan(many(['a', 'x'])), 1);
+    assert.equal(bytesOf(many(['x y', 'v'], ['z', 'w']), 0xffffffff), 'ms eCB5 1 b F7 T60 q O4294967295\r\nv\r\nms z 1 F7 T60 q O0\r\nw\r\nmn\r\n');
+  });
+
+  it('refuses a key memcached would refuse before parsing the data block', () => {
+    const cmd: Command = { ...three, keys: [key('a'), Buffer.alloc(251, 0x61), key('c')] };
+    assert.equal(new MetaCodec().refuse(cmd)?.rc, Rc.BAD_KEY_PROVIDED);
+    assert.equal(new MetaCodec().refuse(three), null);
+  });
+
+  it('all stored: MN alone completes it with no per-entry code', () => {
+    const { out, done } = accept(three, 10, [{ kind: 'MN' }]);
+    assert.deepStrictEqual(done, [true]);
+    assert.deepStrictEqual(out, { rc: 0 });
+  });
+
+  it('NS / EX / NF land in their entry by opaque; an HD sent anyway means stored', () => {
+    const { out, done } = accept(three, 0xffffffff, [
+      { kind: 'NS', opaque: 0, cas: 0n },
+      { kind: 'HD', opaque: 0xffffffff, cas: 0n },
+      { kind: 'EX', opaque: 1, cas: 0n },
+      { kind: 'MN' },
+    ]);
+    assert.deepStrictEqual(done, [false, false, false, true]);
+    assert.equal(out.rc, 0);
+    assert.deepStrictEqual([...out.rcs!], [undefined, Rc.NOTSTORED, Rc.DATA_EXISTS]);
+    assert.equal(out.unattributed, undefined);
+    assert.deepStrictEqual([...accept(three, 10, [{ kind: 'NF', opaque: 12, cas: 0n }, { kind: 'MN' }]).out.rcs!], [undefined, undefined, Rc.NOTSTORED]);
+  });
+
+  it('a reply with an opaque outside the run, without one, or of the wrong kind is a desync', () => {
+    assertDesync(() => accept(three, 10, [{ kind: 'NS', opaque: 13, cas: 0n }]));
+    assertDesync(() => accept(three, 10, [{ kind: 'NS', opaque: 9, cas: 0n }]));
+    assertDesync(() => accept(three, 10, [{ kind: 'NS', opaque: NO_OPAQUE, cas: 0n }]));
+    assertDesync(() => accept(three, 10, [{ kind: 'VA', opaque: 10, flags: 0, cas: 0n, data: wire('x') }]));
+    assertDesync(() => accept(three, 10, [{ kind: 'EN', opaque: 10, cas: 0n }]));
+    assertDesync(() => accept(three, 10, [{ kind: 'end' }]));
+  });
+
+  it('an error line without an opaque: no silent entry is vouched for, the run still ends only at MN', () => {
+    // What 1.6.18 sends for a run whose second entry is over the item size limit (its data block
+    // is swallowed, the run goes on), the third refused by its own opaque.
+    const { out, done } = accept(three, 10, [
+      { kind: 'server_error', text: 'object too large for cache' },
+      { kind: 'NS', opaque: 12, cas: 0n },
+      { kind: 'MN' },
+    ]);
+    assert.deepStrictEqual(done, [false, false, true]);
+    assert.equal(out.rc, Rc.E2BIG);
+    assert.equal(out.text, 'object too large for cache');
+    assert.deepStrictEqual([...out.rcs!], [Rc.E2BIG, Rc.E2BIG, Rc.NOTSTORED]);
+    assert.deepStrictEqual(out.unattributed, [0, 1]);
+
+    const other = accept(three, 10, [{ kind: 'client_error', text: 'bad data chunk' }, { kind: 'error' }, { kind: 'MN' }]);
+    assert.deepStrictEqual(other.done, [false, false, true]);
+    assert.equal(other.out.rc, Rc.ERROR);
+    assert.deepStrictEqual([...other.out.rcs!], [Rc.ERROR, Rc.ERROR, Rc.ERROR]);
+    assert.deepStrictEqual(other.out.unattributed, [0, 1, 2]);
+  });
+
+  it('decodes the transcript memcached 1.6.18 sends for a run with a too-large entry, and folds it through MetaCodec', () => {
+    const codec = new MetaCodec({ firstOpaque: 4 });
+    const req: WireRequest = { cmd: three, out: { rc: 0 }, opaque: 0 };
+    const w = new ByteWriter(16);
+    codec.encode(req, w);
+    assert.equal(req.opaque, 4);
+    codec.feed(wire('SERVER_ERROR object too large for cache\r\nMN\r\n'));
+    assert.equal(codec.accept(req, codec.next()!), Fold.MORE);
+    assert.equal(codec.accept(req, codec.next()!), Fold.DONE);
+    assert.equal(codec.next(), undefined);
+    assert.deepStrictEqual(req.out.unattributed, [0, 1, 2]);
+  });
+});

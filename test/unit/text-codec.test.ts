@@ -486,6 +486,10 @@ describe('encodeText: exact request bytes', () => {
     }
   });
 
+  it('a quiet run of sets is refused (NOT_SUPPORTED): noreply would hide its failures', () => {
+    assertRefused({ op: 'storeMany', mode: 'set', keys: [k], values: [wire('v')], flags: 0, ttl: 0 }, Rc.NOT_SUPPORTED);
+  });
+
   it('noop and auth need the binary protocol (NOT_SUPPORTED)', () => {
     assertRefused({ op: 'noop' }, Rc.NOT_SUPPORTED);
     assertRefused({ op: 'auth', mechanism: 'PLAIN', data: wire('\0u\0p') }, Rc.NOT_SUPPORTED);

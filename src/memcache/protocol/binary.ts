@@ -1,6 +1,7 @@
 // memcached's binary protocol (memcached doc/protocol-binary.xml; libmemcached
 // src/libmemcached/response.cc for the status → code mapping). Requests carry an opaque that the
-// reply echoes; a multi-get is a run of quiet GETQs closed by a NOOP. No sockets here.
+// reply echoes; a multi-get is a run of quiet GETQs closed by a NOOP, a batch of sets a run of
+// quiet SETQs closed by a NOOP (only the entries not stored answer). No sockets here.
 
 import type { ByteWriter } from '../../util/byte-writer.js';
 import { Rc } from '../../util/errors.js';
@@ -24,6 +25,7 @@ export const Opcode = {
   APPEND: 0x0e,
   PREPEND: 0x0f,
   STAT: 0x10,
+  SETQ: 0x11,
   TOUCH: 0x1c,
   GAT: 0x1d,
   GATQ: 0x1e,
@@ -132,6 +134,21 @@ export function encodeBinary(cmd: Command, opaque: number, w: ByteWriter): void 
       w.bytes(cmd.value);
       return;
     }
+    case 'storeMany': {
+      // Opaques as a multi-get's: opaque-n .. opaque-1 for the SETQs, opaque for the NOOP.
+      const n = cmd.keys.length;
+      for (let i = 0; i < n; i++) {
+        const key = cmd.keys[i]!;
+        const value = cmd.values[i]!;
+        header(w, Opcode.SETQ, key.length, 8, 8 + key.length + value.length, (opaque - n + i) >>> 0, 0n);
+        w.uint32(cmd.flags);
+        w.uint32(cmd.ttl);
+        w.bytes(key);
+        w.bytes(value);
+      }
+      header(w, Opcode.NOOP, 0, 0, 0, opaque, 0n);
+      return;
+    }
     case 'delete':
       // A non-zero CAS makes the server delete only an unchanged item (KEY_EXISTS otherwise).
       header(w, Opcode.DELETE, cmd.key.length, 0, cmd.key.length, opaque, cmd.cas ?? 0n);
@@ -182,6 +199,7 @@ export function encodeBinary(cmd: Command, opaque: number, w: ByteWriter): void 
 
 /** How many opaques a command uses (its own is the last of them). */
 export function opaqueSpan(cmd: Command): number {
+  if (cmd.op === 'storeMany') return cmd.keys.length + 1;
   return cmd.op === 'get' && cmd.keys.length > 1 ? cmd.keys.length + 1 : 1;
 }
 
@@ -253,7 +271,7 @@ export function statusRc(cmd: Command, status: number): number {
     case Status.NO_ERROR:
       return Rc.SUCCESS;
     case Status.KEY_NOT_FOUND:
-      if (cmd.op === 'store' && cmd.mode !== 'cas') return Rc.NOTSTORED;
+      if ((cmd.op === 'store' && cmd.mode !== 'cas') || cmd.op === 'storeMany') return Rc.NOTSTORED;
       return Rc.NOTFOUND;
     case Status.KEY_EXISTS:
       if (cmd.op === 'store' && cmd.mode === 'add') return Rc.NOTSTORED;
@@ -297,6 +315,7 @@ export function acceptBinary(cmd: Command, opaque: number, out: Outcome, frame: 
     }
     return false;
   }
+  if (cmd.op === 'storeMany') return acceptSetRun(cmd, opaque, out, frame);
   if (frame.opaque !== opaque) throw desync(cmd, frame);
   if (frame.status !== Status.NO_ERROR) {
     // A miss in a get is not a failure of the command: the slot stays empty.
@@ -327,6 +346,20 @@ export function acceptBinary(cmd: Command, opaque: number, out: Outcome, frame: 
     default:
       return true;
   }
+}
+
+/** A reply to a run of SETQs: a failed entry (by its opaque), or the NOOP that ends the run. */
+function acceptSetRun(cmd: Extract<Command, { op: 'storeMany' }>, opaque: number, out: Outcome, frame: BinaryFrame): boolean {
+  if (frame.opaque === opaque) {
+    if (frame.opcode !== Opcode.NOOP) throw desync(cmd, frame);
+    return true;
+  }
+  const n = cmd.keys.length;
+  const slot = (frame.opaque - (opaque - n)) >>> 0;
+  if (slot >= n || frame.opcode !== Opcode.SETQ) throw desync(cmd, frame);
+  // memcached answers a SETQ only when it fails; a success sent anyway still means stored.
+  if (frame.status !== Status.NO_ERROR) (out.rcs ??= new Array(n))[slot] = statusRc(cmd, frame.status);
+  return false;
 }
 
 function itemOf(frame: BinaryFrame): { value: Buffer; flags: number; cas: bigint } {

@@ -15,6 +15,11 @@ export interface WireTraits {
   readonly anyKeyByte: boolean;
   /** incr/decr can create a missing counter with an initial value and TTL in one request. */
   readonly counterWithInitial: boolean;
+  /**
+   * A batch of sets can travel as one quiet run (storeMany) whose failures still come back.
+   * Otherwise the client sends the sets one by one, pipelined.
+   */
+  readonly quietWrites: boolean;
 }
 
 interface WireProtocol {
@@ -23,9 +28,9 @@ interface WireProtocol {
 }
 
 const PROTOCOLS: Record<Protocol, WireProtocol> = {
-  text: { create: () => new TextCodec(), traits: { anyKeyByte: false, counterWithInitial: false } },
-  binary: { create: () => new BinaryCodec(), traits: { anyKeyByte: false, counterWithInitial: true } },
-  meta: { create: () => new MetaCodec(), traits: { anyKeyByte: true, counterWithInitial: true } },
+  text: { create: () => new TextCodec(), traits: { anyKeyByte: false, counterWithInitial: false, quietWrites: false } },
+  binary: { create: () => new BinaryCodec(), traits: { anyKeyByte: false, counterWithInitial: true, quietWrites: true } },
+  meta: { create: () => new MetaCodec(), traits: { anyKeyByte: true, counterWithInitial: true, quietWrites: true } },
 };
 
 export function createCodec(protocol: Protocol): WireCodec {

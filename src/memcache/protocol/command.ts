@@ -22,6 +22,19 @@ export type Command =
       readonly cas?: bigint;
     }
   | {
+      /**
+       * Many sets in one quiet run (meta `ms ... q` closed by `mn`, binary SETQs closed by
+       * NOOP): the server answers only the entries it did not store, then the closing
+       * request. One TTL and flags for all; keys[i] gets values[i].
+       */
+      readonly op: 'storeMany';
+      readonly mode: 'set';
+      readonly keys: readonly Buffer[];
+      readonly values: readonly Buffer[];
+      readonly flags: number;
+      readonly ttl: number;
+    }
+  | {
       readonly op: 'delete';
       readonly key: Buffer;
       /** Delete only while the item still has this CAS unique (see encodeText for the text protocol). */
@@ -62,6 +75,18 @@ export interface Outcome {
   /** version text, or the server's message for ERROR / CLIENT_ERROR / SERVER_ERROR. */
   text?: string;
   stats?: Map<string, string>;
+  /**
+   * storeMany: one slot per entry, the code of each entry that was not stored (undefined: the
+   * server vouched for it by its silence). An entry with no slot here takes `rc`: a connection
+   * failure, or an error reply the codec could not pin on an entry.
+   */
+  rcs?: (number | undefined)[];
+  /**
+   * storeMany: the slots whose code in `rcs` comes from an error reply without an opaque
+   * (meta's SERVER_ERROR lines): the server refused one entry of the run but did not say which,
+   * so each of these may or may not have been stored.
+   */
+  unattributed?: number[];
 }
 
 export { UINT64_MAX } from '../../util/request-rules.js';

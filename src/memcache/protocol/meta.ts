@@ -7,7 +7,9 @@
 // Every meta request carries `O<n>`, which the reply echoes, so a reply that is not the head's
 // is caught instead of being folded into the wrong request. A multi-get is a run of quiet
 // (`q`) mg requests closed by `mn`: hits come back as VA with their key's opaque, misses are
-// silent, MN ends the run. flush_all / version / stats have no meta form and are sent as
+// silent, MN ends the run. A batch of sets is the same shape: quiet `ms` requests closed by
+// `mn`, where success is silent and only NS/EX/NF (with their opaque) or an error line come
+// back. flush_all / version / stats have no meta form and are sent as
 // text commands on the same connection; their replies carry no opaque.
 //
 // No sockets here.
@@ -148,6 +150,30 @@ export function encodeMeta(cmd: Command, opaque: number, w: ByteWriter): void {
       w.latin1(CRLF);
       return;
     }
+    case 'storeMany': {
+      // Opaques as a multi-get's: opaque .. opaque+n-1, one per entry, then `mn`. No `c`: the
+      // new CAS would cost a reply per entry, and `q` hides HD anyway. Set is ms's default mode.
+      const n = cmd.keys.length;
+      for (let i = 0; i < n; i++) {
+        const value = cmd.values[i]!;
+        w.latin1('ms ');
+        const b64 = writeKeyToken(w, cmd.keys[i]!);
+        w.byte(SP);
+        w.decimal(value.length);
+        if (b64) w.latin1(' b');
+        w.latin1(' F');
+        w.decimal(cmd.flags >>> 0);
+        w.latin1(' T');
+        w.decimal(cmd.ttl);
+        w.latin1(' q O');
+        w.decimal((opaque + i) >>> 0);
+        w.latin1(CRLF);
+        w.bytes(value);
+        w.latin1(CRLF);
+      }
+      w.latin1(`mn${CRLF}`);
+      return;
+    }
     case 'delete':
       w.latin1('md ');
       writeKey(w, cmd.key);
@@ -197,12 +223,15 @@ export function encodeMeta(cmd: Command, opaque: number, w: ByteWriter): void {
 
 /** How many opaques a command uses, from the one encodeMeta is given. */
 export function metaOpaqueSpan(cmd: Command): number {
-  return cmd.op === 'get' && cmd.keys.length > 1 ? cmd.keys.length : 1;
+  return (cmd.op === 'get' || cmd.op === 'storeMany') && cmd.keys.length > 1 ? cmd.keys.length : 1;
 }
 
-/** A get that is a quiet run closed by mn: any but exactly one key (none is just `mn`). */
-function isQuietRun(cmd: Command): cmd is Extract<Command, { op: 'get' }> {
-  return cmd.op === 'get' && cmd.keys.length !== 1;
+/**
+ * A quiet run closed by mn: a get of any but exactly one key (none is just `mn`), and every
+ * storeMany (one entry too: its success is silent all the same).
+ */
+function isQuietRun(cmd: Command): cmd is Extract<Command, { op: 'get' | 'storeMany' }> {
+  return (cmd.op === 'get' && cmd.keys.length !== 1) || cmd.op === 'storeMany';
 }
 
 /** Why the meta protocol cannot carry `cmd`, or null. */
@@ -211,6 +240,7 @@ export function refuseMeta(cmd: Command): Refusal | null {
     case 'auth':
       return { rc: Rc.NOT_SUPPORTED, message: 'SASL needs the binary protocol' };
     case 'get':
+    case 'storeMany':
       for (const key of cmd.keys) {
         const r = refuseKey(key);
         if (r !== null) return r;
@@ -466,7 +496,7 @@ export function acceptMeta(cmd: Command, opaque: number, out: Outcome, frame: Me
     case 'EX':
     case 'NF':
     case 'EN':
-      if (multi) return acceptMultiGet(cmd, opaque, out, frame);
+      if (multi) return cmd.op === 'get' ? acceptMultiGet(cmd, opaque, out, frame) : acceptStoreRun(cmd, opaque, out, frame);
       if (frame.opaque !== (opaque >>> 0)) throw desync(cmd, frame);
       break;
     default:
@@ -483,6 +513,12 @@ export function acceptMeta(cmd: Command, opaque: number, out: Outcome, frame: Me
         return true;
       }
       if (frame.kind === 'EN') return true; // a miss: the slot stays empty
+      break;
+    case 'storeMany':
+      if (frame.kind === 'MN') {
+        if (out.rc !== Rc.SUCCESS) blameSilent(cmd, out);
+        return true;
+      }
       break;
     case 'store':
       if (frame.kind === 'HD') {
@@ -536,6 +572,47 @@ function acceptMultiGet(cmd: Extract<Command, { op: 'get' }>, opaque: number, ou
   // q hides EN; a server that sends it anyway still means a miss.
   if (frame.kind === 'EN') return false;
   throw desync(cmd, frame);
+}
+
+/** A reply inside a quiet run of sets: only the entries not stored answer, with their opaque. */
+function acceptStoreRun(cmd: Extract<Command, { op: 'storeMany' }>, opaque: number, out: Outcome, frame: MetaFrame & { opaque: number }): false {
+  const n = cmd.keys.length;
+  const slot = (frame.opaque - opaque) >>> 0;
+  if (frame.opaque === NO_OPAQUE || slot >= n) throw desync(cmd, frame);
+  switch (frame.kind) {
+    case 'HD':
+      // q hides HD; a server that sends it anyway still means stored.
+      return false;
+    case 'NS':
+      (out.rcs ??= new Array(n))[slot] = Rc.NOTSTORED;
+      return false;
+    case 'EX':
+      (out.rcs ??= new Array(n))[slot] = Rc.DATA_EXISTS;
+      return false;
+    case 'NF':
+      (out.rcs ??= new Array(n))[slot] = Rc.NOTSTORED;
+      return false;
+    default:
+      throw desync(cmd, frame);
+  }
+}
+
+/**
+ * At the end of a quiet run of sets that met an error line without an opaque (1.6.18 answers an
+ * ms over the item size limit with `SERVER_ERROR object too large for cache`, swallows its data
+ * and goes on with the run): any silent entry may be the one refused, so none of them is
+ * reported stored. Each gets the error's code and is listed in `unattributed`.
+ */
+function blameSilent(cmd: Extract<Command, { op: 'storeMany' }>, out: Outcome): void {
+  const n = cmd.keys.length;
+  const rcs = (out.rcs ??= new Array(n));
+  const unattributed: number[] = [];
+  for (let i = 0; i < n; i++) {
+    if (rcs[i] !== undefined) continue;
+    rcs[i] = out.rc;
+    unattributed.push(i);
+  }
+  out.unattributed = unattributed;
 }
 
 /** ma's VA data: decimal digits (memcached may pad a shrunken counter with spaces). */

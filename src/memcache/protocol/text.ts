@@ -88,6 +88,7 @@ export function encodeText(cmd: Command, w: ByteWriter): void {
       return;
     case 'noop':
     case 'auth':
+    case 'storeMany':
       // Refused by refuseText before a request is queued.
       throw new ProtocolError(`${cmd.op} cannot be written in the text protocol`, Rc.NOT_SUPPORTED);
   }
@@ -99,6 +100,8 @@ export function refuseText(cmd: Command): Refusal | null {
     return { rc: Rc.INVALID_ARGUMENTS, message: 'an initial counter value needs the binary or meta protocol' };
   }
   if (cmd.op === 'noop' || cmd.op === 'auth') return { rc: Rc.NOT_SUPPORTED, message: `${cmd.op} needs the binary protocol` };
+  // noreply would hide the failures too: the cluster sends a batch of sets one by one instead.
+  if (cmd.op === 'storeMany') return { rc: Rc.NOT_SUPPORTED, message: 'a quiet run of sets needs the binary or meta protocol' };
   return null;
 }
 
