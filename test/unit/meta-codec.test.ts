@@ -78,14 +78,14 @@ describe('encodeMeta: exact request bytes', () => {
   it('store in every mode, asking for the new CAS', () => {
     const store = (mode: 'set' | 'add' | 'replace' | 'append' | 'prepend') =>
       bytesOf({ op: 'store', mode, key: key('k'), value: wire('hello'), flags: 0xfffffffe, ttl: 60 }, 3);
-    assert.equal(store('set'), 'ms k 5 F4294967294 T60 MS c O3\r\nhello\r\n');
-    assert.equal(store('add'), 'ms k 5 F4294967294 T60 ME c O3\r\nhello\r\n');
-    assert.equal(store('replace'), 'ms k 5 F4294967294 T60 MR c O3\r\nhello\r\n');
-    assert.equal(store('append'), 'ms k 5 F4294967294 T60 MA c O3\r\nhello\r\n');
-    assert.equal(store('prepend'), 'ms k 5 F4294967294 T60 MP c O3\r\nhello\r\n');
+    assert.equal(store('set'), 'ms k 5 F4294967294 T60 MS O3\r\nhello\r\n');
+    assert.equal(store('add'), 'ms k 5 F4294967294 T60 ME O3\r\nhello\r\n');
+    assert.equal(store('replace'), 'ms k 5 F4294967294 T60 MR O3\r\nhello\r\n');
+    assert.equal(store('append'), 'ms k 5 F4294967294 T60 MA O3\r\nhello\r\n');
+    assert.equal(store('prepend'), 'ms k 5 F4294967294 T60 MP O3\r\nhello\r\n');
     assert.equal(
       bytesOf({ op: 'store', mode: 'cas', key: key('k'), value: wire(''), flags: 1, ttl: 0, cas: 18446744073709551615n }, 4),
-      'ms k 0 F1 T0 MS C18446744073709551615 c O4\r\n\r\n',
+      'ms k 0 F1 T0 MS C18446744073709551615 O4\r\n\r\n',
     );
   });
 
@@ -94,7 +94,7 @@ describe('encodeMeta: exact request bytes', () => {
     const w = new ByteWriter(16);
     encodeMeta({ op: 'store', mode: 'set', key: key('big'), value, flags: 0, ttl: 0 }, 9, w);
     const out = Buffer.concat(w.take());
-    assert.deepEqual(out, Buffer.concat([wire('ms big 40000 F0 T0 MS c O9\r\n'), value, wire('\r\n')]));
+    assert.deepEqual(out, Buffer.concat([wire('ms big 40000 F0 T0 MS O9\r\n'), value, wire('\r\n')]));
   });
 
   it('delete, with and without CAS', () => {
@@ -127,11 +127,11 @@ describe('encodeMeta: exact request bytes', () => {
     assert.equal(bytesOf({ op: 'get', keys: [Buffer.from([0x61, 0x00, 0x62])], withCas: false }, 1), 'mg YQBi b v f O1\r\n');
     assert.equal(
       bytesOf({ op: 'store', mode: 'set', key: Buffer.from('a\tb'), value: wire('v'), flags: 0, ttl: 0 }, 2),
-      'ms YQli 1 b F0 T0 MS c O2\r\nv\r\n',
+      'ms YQli 1 b F0 T0 MS O2\r\nv\r\n',
     );
     assert.equal(
       bytesOf({ op: 'store', mode: 'cas', key: Buffer.from('a\tb'), value: wire('v'), flags: 0, ttl: 0, cas: 7n }, 2),
-      'ms YQli 1 b F0 T0 MS C7 c O2\r\nv\r\n',
+      'ms YQli 1 b F0 T0 MS C7 O2\r\nv\r\n',
     );
     assert.equal(bytesOf({ op: 'delete', key: Buffer.from('a\nb'), cas: 9n }, 3), 'md YQpi b C9 O3\r\n');
     assert.equal(bytesOf({ op: 'incr', key: Buffer.from('a\x00'), delta: 1n, initial: 3n, ttl: 5 }, 3), 'ma YQA= b MI D1 N5 J3 v O3\r\n');
@@ -259,7 +259,7 @@ describe('MetaDecoder: every reply kind, decoded whole, byte by byte and split a
   });
 
   it('a session recorded from memcached 1.6.18 (ms c, quiet multi-get, mg miss, md, mn, flush_all, version, stats)', () => {
-    // Replies to: ms YSBi 1 b F0 T0 MS c O1 / mg YSBi b v f c q O2 / mg YSBj b v f c q O3 / mn /
+    // Replies to: ms YSBi 1 b F0 T0 MS O1 / mg YSBi b v f c q O2 / mg YSBj b v f c q O3 / mn /
     // mg YSBj b v f O4 / md YSBi b O5 / mn / flush_all / version / stats slabs (cut short).
     const transcript =
       'HD c22 O1\r\nVA 1 f0 c22 O2\r\nx\r\nMN\r\nEN O4\r\nHD O5\r\nMN\r\nOK\r\nVERSION 1.6.18\r\n' +

@@ -142,8 +142,8 @@ export function encodeMeta(cmd: Command, opaque: number, w: ByteWriter): void {
       w.decimal(cmd.ttl);
       w.latin1(MODE[cmd.mode]);
       if (cmd.mode === 'cas') w.latin1(` C${cmd.cas ?? 0n}`);
-      // `c` asks for the new CAS on HD, as the binary protocol's store reply has it.
-      w.latin1(' c O');
+      // No `c`: nothing reads a store's new CAS, and it would lengthen every reply.
+      w.latin1(' O');
       w.decimal(opaque >>> 0);
       w.latin1(CRLF);
       w.bytes(cmd.value);
@@ -522,7 +522,8 @@ export function acceptMeta(cmd: Command, opaque: number, out: Outcome, frame: Me
       break;
     case 'store':
       if (frame.kind === 'HD') {
-        out.number = frame.cas;
+        // A new CAS only when the server sent one (`c`, which encodeMeta does not ask for).
+        if (frame.cas !== 0n) out.number = frame.cas;
         return true;
       }
       if (frame.kind === 'NS') return fail(out, Rc.NOTSTORED);
