@@ -158,9 +158,16 @@ export class TextDecoder {
       rb.skip(nl + 1);
       return frame;
     }
-    if (first === 0x56 /* V */ && lineLength > 6 && rb.latin1(6) === 'VALUE ') {
-      this.#value = parseValueHeader(rb.peek(lineLength), this.#maxValue);
+    // The two lines of every get reply are told by their bytes, with no string or view made.
+    const buf = rb.buffer;
+    const at = rb.offset;
+    if (first === 0x56 /* V */ && lineLength > 6 && startsWith(buf, at, VALUE_WORD)) {
+      this.#value = parseValueHeader(buf, at, at + lineLength, this.#maxValue);
       return this.#valueData();
+    }
+    if (lineLength === 3 && startsWith(buf, at, END_WORD)) {
+      rb.skip(nl + 1);
+      return END_FRAME;
     }
     const line = rb.latin1(lineLength);
     rb.skip(nl + 1);
@@ -196,8 +203,7 @@ export class TextDecoder {
     if (rb.byteAt(dataStart + v.bytes) !== 0x0d || rb.byteAt(dataStart + v.bytes + 1) !== 0x0a) {
       throw new ProtocolError('value data is not followed by CRLF');
     }
-    const view = rb.peek(total);
-    const key = view.subarray(v.keyStart, v.keyStart + v.keyLength);
+    const key = rb.peek(v.keyStart + v.keyLength).subarray(v.keyStart);
     const data = rb.keep(dataStart, v.bytes);
     this.#value = null;
     rb.skip(total);
@@ -218,30 +224,48 @@ export function parseCounter(buf: Buffer, start: number, end: number): bigint {
   throw new ProtocolError(/^[0-9]{20}$/.test(line.trimEnd()) ? 'counter reply above 2^64-1' : `bad counter reply ${JSON.stringify(line)}`);
 }
 
-/** `VALUE <key> <flags> <bytes> [<cas unique>]` */
-function parseValueHeader(line: Buffer, maxValue: number) {
-  const keyStart = 6;
-  const keyEnd = line.indexOf(0x20, keyStart);
+const VALUE_WORD = Buffer.from('VALUE ', 'latin1');
+const END_WORD = Buffer.from('END', 'latin1');
+const END_FRAME: TextFrame = SIMPLE['END']!;
+
+function startsWith(buf: Buffer, at: number, word: Buffer): boolean {
+  for (let i = 0; i < word.length; i++) if (buf[at + i] !== word[i]) return false;
+  return true;
+}
+
+/** The next space in [from, end) of `buf`, or -1. */
+function spaceAt(buf: Buffer, from: number, end: number): number {
+  for (let i = from; i < end; i++) if (buf[i] === 0x20) return i;
+  return -1;
+}
+
+/**
+ * `VALUE <key> <flags> <bytes> [<cas unique>]`, the line [start, end) of `buf`; the key's place
+ * and the line's length come back relative to `start`.
+ */
+function parseValueHeader(buf: Buffer, start: number, end: number, maxValue: number) {
+  const keyStart = start + 6;
+  const keyEnd = spaceAt(buf, keyStart, end);
   if (keyEnd <= keyStart) throw new ProtocolError('malformed VALUE line');
-  const flagsEnd = line.indexOf(0x20, keyEnd + 1);
+  const flagsEnd = spaceAt(buf, keyEnd + 1, end);
   if (flagsEnd === -1) throw new ProtocolError('malformed VALUE line');
-  let bytesEnd = line.indexOf(0x20, flagsEnd + 1);
+  let bytesEnd = spaceAt(buf, flagsEnd + 1, end);
   let cas = 0n;
   if (bytesEnd === -1) {
-    bytesEnd = line.length;
+    bytesEnd = end;
   } else {
-    cas = parseUint64Digits(line, bytesEnd + 1, line.length);
+    cas = parseUint64Digits(buf, bytesEnd + 1, end);
     if (cas < 0n) {
-      const casText = line.toString('latin1', bytesEnd + 1);
+      const casText = buf.toString('latin1', bytesEnd + 1, end);
       throw new ProtocolError(/^[0-9]{20}$/.test(casText) ? 'CAS in VALUE line above 2^64-1' : 'malformed CAS in VALUE line');
     }
   }
-  const flags = parseDigits(line, keyEnd + 1, flagsEnd, 10);
-  const bytes = parseDigits(line, flagsEnd + 1, bytesEnd, 10);
+  const flags = parseDigits(buf, keyEnd + 1, flagsEnd, 10);
+  const bytes = parseDigits(buf, flagsEnd + 1, bytesEnd, 10);
   if (flags < 0 || flags > 0xffffffff) throw new ProtocolError('malformed flags in VALUE line');
   if (bytes < 0) throw new ProtocolError('malformed length in VALUE line');
   if (bytes > maxValue) throw new ProtocolError(`VALUE of ${bytes} bytes is over the ${maxValue}-byte limit`);
-  return { keyStart, keyLength: keyEnd - keyStart, flags, bytes, cas, lineLength: line.length };
+  return { keyStart: 6, keyLength: keyEnd - keyStart, flags, bytes, cas, lineLength: end - start };
 }
 
 /** SERVER_ERROR texts that libmemcached turns into their own codes. */
