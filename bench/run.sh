@@ -6,10 +6,10 @@
 # call limits (mcdlimit/mcdrelease/MCDLIMITCOUNT) against MCDCOUNTER through the daemon (~3 min),
 # FastAGI sessions/s with [http] off vs on and /metrics scraped every second (~1 min), and the
 # HTTP door's GET /MCD/key beside FastAGI MCD sessions at 1, 16 and 128 connections (~3 min).
-# The client per protocol beside the raw pipeline of its framing (--suite protocols): text and
-# meta here (~8 min at the defaults); binary is already paired in the project matrix, so the
-# report takes it from there. PROTOCOLS=text,binary,meta measures all three in that suite.
-# Knobs: ROUNDS (default 2), DURATION seconds per run (4), SOAK seconds (60), PROTOCOLS (text,meta).
+# The client per protocol beside the raw pipeline of its framing (--suite protocols): text,
+# binary and meta in one interleaved suite (~12 min at the defaults; PROTOCOLS picks fewer, and
+# the report then takes binary from the project matrix).
+# Knobs: ROUNDS (default 2), DURATION seconds per run (4), SOAK seconds (60), PROTOCOLS (text,binary,meta).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! command -v memcached >/dev/null 2>&1; then
@@ -20,7 +20,7 @@ mkdir -p scratch bench/results
 rm -f scratch/project.jsonl
 node bench/run-matrix.mjs --suite project --rounds "${ROUNDS:-2}" --duration "${DURATION:-4}" --warmup 1 --out scratch/project.jsonl
 rm -f scratch/protocols.jsonl
-node bench/run-matrix.mjs --suite protocols --protocols "${PROTOCOLS:-text,meta}" --rounds "${ROUNDS:-2}" --duration "${DURATION:-4}" --warmup 1 --out scratch/protocols.jsonl
+node bench/run-matrix.mjs --suite protocols --protocols "${PROTOCOLS:-text,binary,meta}" --rounds "${ROUNDS:-2}" --duration "${DURATION:-4}" --warmup 1 --out scratch/protocols.jsonl
 node bench/store-bench.mjs > scratch/store.jsonl
 node bench/cluster-bench.mjs --duration "${DURATION:-4}" > scratch/cluster.jsonl
 node bench/soak.mjs --duration "${SOAK:-60}" --concurrency 128 > scratch/soak.jsonl
