@@ -218,32 +218,52 @@ const DQUOTE = 0x22;
  */
 export function quoteWord(value: Buffer | string): Buffer {
   const raw = typeof value === 'string' ? Buffer.from(value, 'utf8') : value;
+  const out = Buffer.allocUnsafe(raw.length + quotingExtra(raw));
+  writeQuoted(raw, out, 0);
+  return out;
+}
+
+/**
+ * One command line, `\n` included: bare words are ASCII tokens the caller vouches for, Buffers are
+ * quoted. Every session writes at least one, so the line is measured first and written into one
+ * buffer, with no buffer per word.
+ */
+export function encodeCommand(...words: ReadonlyArray<string | Buffer>): Buffer {
+  // The spaces between the words, and the newline.
+  let length = Math.max(words.length - 1, 0) + 1;
+  for (const w of words) length += typeof w === 'string' ? w.length : w.length + quotingExtra(w);
+  const out = Buffer.allocUnsafe(length);
+  let o = 0;
+  for (let i = 0; i < words.length; i++) {
+    if (i > 0) out[o++] = SPACE;
+    const w = words[i]!;
+    o = typeof w === 'string' ? o + out.write(w, o, 'latin1') : writeQuoted(w, out, o);
+  }
+  out[o] = LF;
+  return out;
+}
+
+const SPACE = 0x20;
+
+/** Bytes quoting adds to `raw`: the two quotes and one `\` per `\` or `"`. Throws on LF or NUL. */
+function quotingExtra(raw: Buffer): number {
   let extra = 2;
-  for (const b of raw) {
+  for (let i = 0; i < raw.length; i++) {
+    const b = raw[i]!;
     if (b === BACKSLASH || b === DQUOTE) extra++;
     else if (b === LF || b === 0) throw new RangeError('an AGI word cannot hold LF or NUL');
   }
-  const out = Buffer.allocUnsafe(raw.length + extra);
-  let o = 0;
+  return extra;
+}
+
+/** Writes `raw` quoted into `out` at `o` (room measured by quotingExtra); returns the end. */
+function writeQuoted(raw: Buffer, out: Buffer, o: number): number {
   out[o++] = DQUOTE;
-  for (const b of raw) {
+  for (let i = 0; i < raw.length; i++) {
+    const b = raw[i]!;
     if (b === BACKSLASH || b === DQUOTE) out[o++] = BACKSLASH;
     out[o++] = b;
   }
   out[o++] = DQUOTE;
-  return out;
+  return o;
 }
-
-/** One command line, `\n` included: bare words are ASCII tokens the caller vouches for, Buffers are quoted. */
-export function encodeCommand(...words: ReadonlyArray<string | Buffer>): Buffer {
-  const parts: Buffer[] = [];
-  words.forEach((w, i) => {
-    if (i > 0) parts.push(SPACE);
-    parts.push(typeof w === 'string' ? Buffer.from(w, 'latin1') : quoteWord(w));
-  });
-  parts.push(NEWLINE);
-  return Buffer.concat(parts);
-}
-
-const SPACE = Buffer.from(' ');
-const NEWLINE = Buffer.from('\n');
