@@ -40,6 +40,8 @@ export interface DialplanSettings extends Limits {
 export interface DialplanLog {
   debug(fields: object, message: string): void;
   warn(fields: object, message: string): void;
+  /** Whether `level` is written at all (pino's); absent: assume it is. */
+  isLevelEnabled?(level: string): boolean;
 }
 
 /** Values that can ride inside `${SET(name=value)}` unchanged. */
@@ -79,12 +81,17 @@ export async function runDialplanSession(session: AgiSession, backend: CacheBack
     // Asterisk went away, stopped answering or refused a command before MCDRESULT was written.
     fields = { rc: Rc.FAILURE, reason: `session lost: ${(err as Error).message}` };
   }
+  const outcome = { command: run.known ? run.commandName : '(unknown)', rc: fields.rc };
+  const ordinary = ORDINARY.has(fields.rc) && fields.lost !== true;
+  // The usual session ends in a debug line, which a daemon at info or above drops: its fields are
+  // not worth building every time.
+  if (ordinary && fields.warning === undefined && log.isLevelEnabled?.('debug') === false) return outcome;
   const ms = Math.round((performance.now() - started) * 1000) / 1000;
   const entry = { channel: env.channel, command: run.commandName, rc: fields.rc, code: rcName(fields.rc), ms, ...(fields.reason ? { reason: fields.reason } : {}) };
   if (fields.warning !== undefined) log.warn({ ...entry, warning: fields.warning }, `${run.commandName}: ${fields.warning}`);
-  if (ORDINARY.has(fields.rc) && fields.lost !== true) log.debug(entry, 'command done');
+  if (ordinary) log.debug(entry, 'command done');
   else log.warn(entry, `${run.commandName}: ${fields.reason ?? rcText(fields.rc)}`);
-  return { command: run.known ? run.commandName : '(unknown)', rc: fields.rc };
+  return outcome;
 }
 
 interface Outcome {
