@@ -75,6 +75,7 @@ export class AgiDecoder {
     this.#maxBlockLines = options.maxBlockLines ?? 256;
   }
 
+  /** The chunk must not change afterwards: frames may hold views into it. */
   feed(chunk: Buffer): void {
     this.#in.append(chunk);
   }
@@ -90,7 +91,7 @@ export class AgiDecoder {
     for (;;) {
       const at = this.#lineEnd();
       if (at === -1) return null;
-      const line = this.#in.copy(at);
+      const line = this.#in.keep(0, at);
       this.#in.skip(at + 1);
       const frame = this.#answerLine(line);
       if (frame !== null) return frame;
@@ -105,8 +106,9 @@ export class AgiDecoder {
   }
 
   /**
-   * One environment line, `at` bytes long, read in place: the key as a string and a copy of the
-   * value only. Every session sends some 25 of these, so no copy of the whole line is made first.
+   * One environment line, `at` bytes long, read in place: the key as a string and the value
+   * only, a view into the chunk when it arrived whole in one. Every session sends some 25 of
+   * these, so no copy of the whole line is made first.
    */
   #envLine(at: number): AgiFrame | null {
     const input = this.#in;
@@ -123,7 +125,7 @@ export class AgiDecoder {
     const key = colon > 0 && input.byteAt(colon + 1) === 0x20 ? input.latin1(colon) : '';
     if (AGI_ENV_KEY.test(key)) {
       this.#envKeys.push(key);
-      this.#envValues.push(input.copyAt(colon + 2, at - colon - 2));
+      this.#envValues.push(input.keep(colon + 2, at - colon - 2));
     } else {
       this.#envKeys.push(null);
       this.#envValues.push(EMPTY);
