@@ -184,7 +184,7 @@ class CommandRun {
     expr += extra;
     const nonce = this.#nonce;
     const answer = await this.#session.command(
-      encodeCommand('GET', 'FULL', 'VARIABLE', Buffer.from(expr, 'latin1')),
+      getFullVariable(expr),
       (a: AgiAnswer) => a.code === 200 && a.data !== null && a.data.toString('latin1', 0, nonce.length) === nonce,
     );
     this.#synced = true;
@@ -254,6 +254,19 @@ function nonce(): string {
 
 function isInline(value: Buffer): boolean {
   return value.length <= MAX_INLINE && INLINE_SAFE.test(value.toString('latin1'));
+}
+
+/** Bytes that a quoted AGI word escapes or refuses (src/agi/codec.ts, quoteWord). */
+const NEEDS_QUOTING = /[\\"\n\0]/;
+
+/**
+ * `GET FULL VARIABLE "<expr>"` for an expression read as latin1. The synchronising command of every
+ * session holds only a nonce, variable names and plain values, so it is written straight from the
+ * string; anything else goes through encodeCommand, which escapes or refuses it.
+ */
+function getFullVariable(expr: string): Buffer {
+  if (NEEDS_QUOTING.test(expr)) return encodeCommand('GET', 'FULL', 'VARIABLE', Buffer.from(expr, 'latin1'));
+  return Buffer.from(`GET FULL VARIABLE "${expr}"\n`, 'latin1');
 }
 
 function setVariable(name: string, value: Buffer): Buffer {
