@@ -2,11 +2,11 @@
 // go in, the decoder reads from a cursor, and the buffer grows amortised instead of concatenating
 // all pending bytes on every chunk (STYLE.md, pattern 1).
 
-/** What a released chunk is replaced with: empty, so never written to, and shared. */
+/** The storage before the first chunk and after one is released: empty, so never written to, and shared. */
 const NOTHING = Buffer.alloc(0);
 
 export class ReadBuffer {
-  #buf: Buffer = Buffer.alloc(0);
+  #buf: Buffer = NOTHING;
   #start = 0;
   #end = 0;
   /** True when #buf is a chunk we were handed (not ours to write into). */
