@@ -6,6 +6,7 @@ import { Rc, ResultError } from '../util/errors.js';
 import { ReadBuffer } from '../util/read-buffer.js';
 
 const LF = 0x0a;
+const EMPTY = Buffer.alloc(0);
 const AGI_ENV_KEY = /^agi_[a-z0-9_]+$/;
 const ARG_KEY = /^agi_arg_([1-9][0-9]{0,3})$/;
 
@@ -71,7 +72,9 @@ export class AgiDecoder {
   readonly #maxEnvLines: number;
   readonly #maxBlockLines: number;
   #phase: Phase = 'env';
-  #envLines: Array<[string, Buffer] | null> = [];
+  /** The environment lines so far: each one's key (null: not an `agi_x: value` line) and value. */
+  #envKeys: Array<string | null> = [];
+  #envValues: Buffer[] = [];
   #block: Buffer[] | null = null;
 
   constructor(options: AgiDecoderOptions = {}) {
@@ -80,42 +83,62 @@ export class AgiDecoder {
     this.#maxBlockLines = options.maxBlockLines ?? 256;
   }
 
+  /** The chunk must not change afterwards: frames may hold views into it. */
   feed(chunk: Buffer): void {
     this.#in.append(chunk);
   }
 
   /** The next whole frame, or null when more bytes are needed. Throws AgiProtocolError. */
   next(): AgiFrame | null {
+    while (this.#phase === 'env') {
+      const at = this.#lineEnd();
+      if (at === -1) return null;
+      const frame = this.#envLine(at);
+      if (frame !== null) return frame;
+    }
     for (;;) {
-      const line = this.#line();
-      if (line === null) return null;
-      const frame = this.#phase === 'env' ? this.#envLine(line) : this.#answerLine(line);
+      const at = this.#lineEnd();
+      if (at === -1) return null;
+      const line = this.#in.keep(0, at);
+      this.#in.skip(at + 1);
+      const frame = this.#answerLine(line);
       if (frame !== null) return frame;
     }
   }
 
-  #line(): Buffer | null {
+  /** Where the next line's `\n` is (relative to the cursor), or -1 when more bytes are needed. */
+  #lineEnd(): number {
     const at = this.#in.indexOf(LF, this.#maxLine);
-    if (at === -1) {
-      if (this.#in.available >= this.#maxLine) throw new AgiProtocolError(`a line from Asterisk is longer than ${this.#maxLine} bytes`);
-      return null;
-    }
-    const line = this.#in.copy(at);
-    this.#in.skip(at + 1);
-    return line;
+    if (at === -1 && this.#in.available >= this.#maxLine) throw new AgiProtocolError(`a line from Asterisk is longer than ${this.#maxLine} bytes`);
+    return at;
   }
 
-  #envLine(line: Buffer): AgiFrame | null {
-    if (line.length === 0) {
+  /**
+   * One environment line, `at` bytes long, read in place: the key as a string and the value
+   * only, a view into the chunk when it arrived whole in one. Every session sends some 25 of
+   * these, so no copy of the whole line is made first.
+   */
+  #envLine(at: number): AgiFrame | null {
+    const input = this.#in;
+    if (at === 0) {
+      input.skip(1);
       this.#phase = 'answers';
-      const env = environmentOf(this.#envLines);
-      this.#envLines = [];
+      const env = environmentOf(this.#envKeys, this.#envValues);
+      this.#envKeys = [];
+      this.#envValues = [];
       return { kind: 'env', env };
     }
-    if (this.#envLines.length >= this.#maxEnvLines) throw new AgiProtocolError(`more than ${this.#maxEnvLines} environment lines`);
-    const colon = line.indexOf(0x3a);
-    const key = colon > 0 && line[colon + 1] === 0x20 ? line.toString('latin1', 0, colon) : '';
-    this.#envLines.push(AGI_ENV_KEY.test(key) ? [key, line.subarray(colon + 2)] : null);
+    if (this.#envKeys.length >= this.#maxEnvLines) throw new AgiProtocolError(`more than ${this.#maxEnvLines} environment lines`);
+    const colon = input.indexOf(0x3a, at);
+    const key = colon > 0 && input.byteAt(colon + 1) === 0x20 ? input.latin1(colon) : '';
+    if (AGI_ENV_KEY.test(key)) {
+      this.#envKeys.push(key);
+      this.#envValues.push(input.keep(colon + 2, at - colon - 2));
+    } else {
+      this.#envKeys.push(null);
+      this.#envValues.push(EMPTY);
+    }
+    input.skip(at + 1);
     return null;
   }
 
@@ -155,25 +178,28 @@ function parse200(line: Buffer): AgiFrame {
   return { kind: 'answer', code: 200, result: m[1] ?? '', data, line };
 }
 
-function environmentOf(lines: ReadonlyArray<[string, Buffer] | null>): AgiEnvironment {
+/** `keys[i]` and `values[i]` are one line's; a null key is a line that was not `agi_x: value`. */
+function environmentOf(keys: ReadonlyArray<string | null>, values: readonly Buffer[]): AgiEnvironment {
   const vars = new Map<string, Buffer>();
   const args: Buffer[] = [];
   let broken = false;
-  for (const entry of lines) {
-    if (entry === null) {
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i];
+    if (key === null || key === undefined) {
       broken = true;
       continue;
     }
-    const [key, value] = entry;
-    const arg = ARG_KEY.exec(key);
+    const value = values[i]!;
+    const seen = vars.has(key);
+    const arg = key.startsWith('agi_arg_') ? ARG_KEY.exec(key) : null;
     if (arg !== null) {
       // agi_arg_N arrive in order from 1; anything else means a line feed broke an argument.
       if (Number(arg[1]) !== args.length + 1) broken = true;
       else args.push(value);
-    } else if (vars.has(key) || args.length > 0) {
+    } else if (seen || args.length > 0) {
       broken = true;
     }
-    if (!vars.has(key)) vars.set(key, value);
+    if (!seen) vars.set(key, value);
   }
   const script = vars.get('agi_network_script');
   return {
@@ -202,32 +228,52 @@ const DQUOTE = 0x22;
  */
 export function quoteWord(value: Buffer | string): Buffer {
   const raw = typeof value === 'string' ? Buffer.from(value, 'utf8') : value;
+  const out = Buffer.allocUnsafe(raw.length + quotingExtra(raw));
+  writeQuoted(raw, out, 0);
+  return out;
+}
+
+/**
+ * One command line, `\n` included: bare words are ASCII tokens the caller vouches for, Buffers are
+ * quoted. Every session writes at least one, so the line is measured first and written into one
+ * buffer, with no buffer per word.
+ */
+export function encodeCommand(...words: ReadonlyArray<string | Buffer>): Buffer {
+  // The spaces between the words, and the newline.
+  let length = Math.max(words.length - 1, 0) + 1;
+  for (const w of words) length += typeof w === 'string' ? w.length : w.length + quotingExtra(w);
+  const out = Buffer.allocUnsafe(length);
+  let o = 0;
+  for (let i = 0; i < words.length; i++) {
+    if (i > 0) out[o++] = SPACE;
+    const w = words[i]!;
+    o = typeof w === 'string' ? o + out.write(w, o, 'latin1') : writeQuoted(w, out, o);
+  }
+  out[o] = LF;
+  return out;
+}
+
+const SPACE = 0x20;
+
+/** Bytes quoting adds to `raw`: the two quotes and one `\` per `\` or `"`. Throws on LF or NUL. */
+function quotingExtra(raw: Buffer): number {
   let extra = 2;
-  for (const b of raw) {
+  for (let i = 0; i < raw.length; i++) {
+    const b = raw[i]!;
     if (b === BACKSLASH || b === DQUOTE) extra++;
     else if (b === LF || b === 0) throw new RangeError('an AGI word cannot hold LF or NUL');
   }
-  const out = Buffer.allocUnsafe(raw.length + extra);
-  let o = 0;
+  return extra;
+}
+
+/** Writes `raw` quoted into `out` at `o` (room measured by quotingExtra); returns the end. */
+function writeQuoted(raw: Buffer, out: Buffer, o: number): number {
   out[o++] = DQUOTE;
-  for (const b of raw) {
+  for (let i = 0; i < raw.length; i++) {
+    const b = raw[i]!;
     if (b === BACKSLASH || b === DQUOTE) out[o++] = BACKSLASH;
     out[o++] = b;
   }
   out[o++] = DQUOTE;
-  return out;
+  return o;
 }
-
-/** One command line, `\n` included: bare words are ASCII tokens the caller vouches for, Buffers are quoted. */
-export function encodeCommand(...words: ReadonlyArray<string | Buffer>): Buffer {
-  const parts: Buffer[] = [];
-  words.forEach((w, i) => {
-    if (i > 0) parts.push(SPACE);
-    parts.push(typeof w === 'string' ? Buffer.from(w, 'latin1') : quoteWord(w));
-  });
-  parts.push(NEWLINE);
-  return Buffer.concat(parts);
-}
-
-const SPACE = Buffer.from(' ');
-const NEWLINE = Buffer.from('\n');

@@ -90,10 +90,15 @@ export class AgiServer {
     const session = new AgiSession(socket, policy.limits);
     this.#sessions.add(session);
     void session.done.then(() => this.#sessions.delete(session));
-    this.#options
-      .handle(session)
-      .catch((error: unknown) => this.#options.onEvent?.({ type: 'session-error', address, error }))
-      .finally(() => void session.end());
+    // One reaction for each outcome rather than a catch and a finally: two promises fewer a session.
+    const end = (): void => void session.end();
+    this.#options.handle(session).then(end, (error: unknown) => {
+      try {
+        this.#options.onEvent?.({ type: 'session-error', address, error });
+      } finally {
+        end();
+      }
+    });
   }
 
   /** Over the cap: one command, then our FIN; what Asterisk sends is read and dropped. */

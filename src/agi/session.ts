@@ -75,7 +75,8 @@ export class AgiSession {
     this.#limits = limits;
     this.remoteAddress = socket.remoteAddress ?? '';
     this.#decoder = new AgiDecoder({ maxLineBytes: limits.maxLineBytes });
-    this.#done = new Promise((resolve) => socket.once('close', () => resolve()));
+    let closed!: () => void;
+    this.#done = new Promise((resolve) => (closed = resolve));
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
     socket.on('error', (err) => this.#fail(`socket error: ${err.message}`));
@@ -84,7 +85,11 @@ export class AgiSession {
       this.#fail('Asterisk closed the connection');
       if (!this.#socket.destroyed && !this.#socket.writableEnded) this.#socket.end();
     });
-    socket.on('close', () => this.#fail('connection closed'));
+    // One listener for both: `done` settles first, then whatever still waits is failed.
+    socket.on('close', () => {
+      closed();
+      this.#fail('connection closed');
+    });
     this.#arm(limits.envTimeoutMs, 'no complete AGI environment within the deadline');
   }
 

@@ -41,6 +41,8 @@ export interface DialplanSettings extends Limits {
 export interface DialplanLog {
   debug(fields: object, message: string): void;
   warn(fields: object, message: string): void;
+  /** Whether `level` is written at all (pino's); absent: assume it is. */
+  isLevelEnabled?(level: string): boolean;
 }
 
 /** Values that can ride inside `${SET(name=value)}` unchanged. */
@@ -80,12 +82,17 @@ export async function runDialplanSession(session: AgiSession, backend: CacheBack
     // Asterisk went away, stopped answering or refused a command before MCDRESULT was written.
     fields = { rc: Rc.FAILURE, reason: `session lost: ${(err as Error).message}` };
   }
+  const outcome = { command: run.known ? run.commandName : '(unknown)', rc: fields.rc };
+  const ordinary = ORDINARY.has(fields.rc) && fields.lost !== true;
+  // The usual session ends in a debug line, which a daemon at info or above drops: its fields are
+  // not worth building every time.
+  if (ordinary && fields.warning === undefined && log.isLevelEnabled?.('debug') === false) return outcome;
   const ms = Math.round((performance.now() - started) * 1000) / 1000;
   const entry = { channel: env.channel, command: run.commandName, rc: fields.rc, code: rcName(fields.rc), ms, ...(fields.reason ? { reason: fields.reason } : {}) };
   if (fields.warning !== undefined) log.warn({ ...entry, warning: fields.warning }, `${run.commandName}: ${fields.warning}`);
-  if (ORDINARY.has(fields.rc) && fields.lost !== true) log.debug(entry, 'command done');
+  if (ordinary) log.debug(entry, 'command done');
   else log.warn(entry, `${run.commandName}: ${fields.reason ?? rcText(fields.rc)}`);
-  return { command: run.known ? run.commandName : '(unknown)', rc: fields.rc };
+  return outcome;
 }
 
 interface Outcome {
@@ -178,7 +185,7 @@ class CommandRun {
     expr += extra;
     const nonce = this.#nonce;
     const answer = await this.#session.command(
-      encodeCommand('GET', 'FULL', 'VARIABLE', Buffer.from(expr, 'latin1')),
+      getFullVariable(expr),
       (a: AgiAnswer) => a.code === 200 && a.data !== null && a.data.toString('latin1', 0, nonce.length) === nonce,
     );
     this.#synced = true;
@@ -248,6 +255,19 @@ function nonce(): string {
 
 function isInline(value: Buffer): boolean {
   return value.length <= MAX_INLINE && INLINE_SAFE.test(value.toString('latin1'));
+}
+
+/** Bytes that a quoted AGI word escapes or refuses (src/agi/codec.ts, quoteWord). */
+const NEEDS_QUOTING = /[\\"\n\0]/;
+
+/**
+ * `GET FULL VARIABLE "<expr>"` for an expression read as latin1. The synchronising command of every
+ * session holds only a nonce, variable names and plain values, so it is written straight from the
+ * string; anything else goes through encodeCommand, which escapes or refuses it.
+ */
+function getFullVariable(expr: string): Buffer {
+  if (NEEDS_QUOTING.test(expr)) return encodeCommand('GET', 'FULL', 'VARIABLE', Buffer.from(expr, 'latin1'));
+  return Buffer.from(`GET FULL VARIABLE "${expr}"\n`, 'latin1');
 }
 
 function setVariable(name: string, value: Buffer): Buffer {

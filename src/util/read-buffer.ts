@@ -2,8 +2,11 @@
 // go in, the decoder reads from a cursor, and the buffer grows amortised instead of concatenating
 // all pending bytes on every chunk, which would copy a large reply once per chunk it arrives in.
 
+/** The storage before the first chunk and after one is released: empty, so never written to, and shared. */
+const NOTHING = Buffer.alloc(0);
+
 export class ReadBuffer {
-  #buf: Buffer = Buffer.alloc(0);
+  #buf: Buffer = NOTHING;
   #start = 0;
   #end = 0;
   /** True when #buf is not ours to write into: a chunk we were handed, or one `keep` gave views of. */
@@ -95,6 +98,16 @@ export class ReadBuffer {
     return out;
   }
 
+  /**
+   * `length` bytes from `relative` on, that the caller may keep: a view when they lie in a chunk
+   * we were handed (never written to, so the view stays valid), else a copy (our own buffer is
+   * written over by later appends). The chunk's owner must not change it after append().
+   */
+  keep(relative: number, length: number): Buffer {
+    if (this.#borrowed) return this.#buf.subarray(this.#start + relative, this.#start + relative + length);
+    return this.copyAt(relative, length);
+  }
+
   latin1(length: number): string {
     return this.#buf.toString('latin1', this.#start, this.#start + length);
   }
@@ -105,7 +118,7 @@ export class ReadBuffer {
       this.#start = 0;
       this.#end = 0;
       if (this.#borrowed) {
-        this.#buf = Buffer.alloc(0);
+        this.#buf = NOTHING;
         this.#borrowed = false;
       }
     }
