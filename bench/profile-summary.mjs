@@ -6,7 +6,8 @@
 //   node bench/profile-summary.mjs scratch/prof/CPU.*.cpuprofile [--top 40] [--by file]
 //        [--skip 2 --span 3] [--cpu-us-per-op 1.94]
 //
-// --by file sums per script instead (src/memcache/connection.js, node:net, ...). --skip/--span
+// --by total gives each function's inclusive time (itself and everything it called; counted once
+// per sample however often it recurses) instead of its self time. --by file sums per script (src/memcache/connection.js, node:net, ...). --skip/--span
 // keep the samples from S seconds after the profile starts, for span seconds: the measured
 // window, without module loading, seeding and warmup. --cpu-us-per-op (client-bench's
 // clientCpuUsPerOp of the same run) adds a column: each function's share of the busy samples
@@ -22,7 +23,7 @@ const { values: opt, positionals } = parseArgs({ allowPositionals: true, options
   top: { type: 'string', default: '40' }, by: { type: 'string', default: 'function' },
   skip: { type: 'string', default: '0' }, span: { type: 'string', default: '' }, 'cpu-us-per-op': { type: 'string', default: '' },
 } });
-if (positionals.length === 0) { console.error('usage: profile-summary.mjs FILE.cpuprofile [--top N] [--by function|file]'); process.exit(2); }
+if (positionals.length === 0) { console.error('usage: profile-summary.mjs FILE.cpuprofile [--top N] [--by function|total|file]'); process.exit(2); }
 
 for (const file of positionals) {
   const prof = JSON.parse(fs.readFileSync(file, 'utf8'));
@@ -43,18 +44,31 @@ for (const file of positionals) {
   const shortUrl = (u) => (u ? u.replace(/^file:\/\//, '').replace(`${process.cwd()}/`, '') : '');
   const totals = new Map();
   let all = 0;
-  for (const [id, us] of selfUs) {
+  const keyOf = (id) => {
     const f = byId.get(id).callFrame;
     const url = shortUrl(f.url);
-    const key = opt.by === 'file' ? (url || f.functionName || '(native)')
-      : `${f.functionName || '(anonymous)'}  ${url ? `${url}:${f.lineNumber + 1}` : ''}`;
-    totals.set(key, (totals.get(key) ?? 0) + us);
+    return opt.by === 'file' ? (url || f.functionName || '(native)') : `${f.functionName || '(anonymous)'}  ${url ? `${url}:${f.lineNumber + 1}` : ''}`;
+  };
+  const parent = new Map();
+  if (opt.by === 'total') for (const n of prof.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  for (const [id, us] of selfUs) {
     all += us;
+    if (opt.by !== 'total') {
+      totals.set(keyOf(id), (totals.get(keyOf(id)) ?? 0) + us);
+      continue;
+    }
+    const seen = new Set();
+    for (let at = id; at !== undefined; at = parent.get(at)) {
+      const key = keyOf(at);
+      if (seen.has(key)) continue;
+      seen.add(key);
+      totals.set(key, (totals.get(key) ?? 0) + us);
+    }
   }
   const busy = all - (totals.get('(idle)  ') ?? totals.get('(idle)') ?? 0);
   const perOp = Number(opt['cpu-us-per-op']);
   console.log(`${path.basename(file)}: ${(all / 1e3).toFixed(0)} ms sampled, ${(busy / 1e3).toFixed(0)} ms not idle`);
-  console.log(`   self ms   % all  % busy${perOp ? '  µs/op' : ''}  function / file`);
+  console.log(`${opt.by === 'total' ? '  total ms' : '   self ms'}   % all  % busy${perOp ? '  µs/op' : ''}  function / file`);
   for (const [key, us] of [...totals].sort((a, b) => b[1] - a[1]).slice(0, Number(opt.top))) {
     const idle = key.startsWith('(idle)');
     const share = idle ? '' : (100 * us / busy).toFixed(1);

@@ -84,7 +84,8 @@ export class ReadBuffer {
    * memory under it is never written again. A chunk we were handed never is (each socket read
    * gets memory of its own); our own buffer is given up for a new one at the next append that
    * would have moved bytes within it. A copy costs three times what the view does, and a
-   * reply's value is the one thing a decoder hands out to keep.
+   * reply's value (an AGI answer, an environment value) is what a decoder hands out to keep.
+   * The chunk's owner must not change a chunk after append().
    */
   keep(relative: number, length: number): Buffer {
     this.#borrowed = true;
@@ -96,16 +97,6 @@ export class ReadBuffer {
     const out = Buffer.allocUnsafe(length);
     this.#buf.copy(out, 0, this.#start + relative, this.#start + relative + length);
     return out;
-  }
-
-  /**
-   * `length` bytes from `relative` on, that the caller may keep: a view when they lie in a chunk
-   * we were handed (never written to, so the view stays valid), else a copy (our own buffer is
-   * written over by later appends). The chunk's owner must not change it after append().
-   */
-  keep(relative: number, length: number): Buffer {
-    if (this.#borrowed) return this.#buf.subarray(this.#start + relative, this.#start + relative + length);
-    return this.copyAt(relative, length);
   }
 
   latin1(length: number): string {
