@@ -427,3 +427,17 @@ function findLast<T>(items: readonly T[], test: (item: T) => boolean): T | undef
   }
   return undefined;
 }
+
+/**
+ * Parses `text` as if read from `file`, through parseConfigFile: a config made in code (the
+ * benchmarks', the tests') goes through the very path the daemon's does; whatever `file`
+ * includes is still read through options.fs (the disk by default).
+ */
+export function parseConfigText(text: string, file: string, options: ParseOptions = {}): ParsedConfig {
+  const base = options.fs ?? nodeConfigFs;
+  const overlay: ConfigFs = {
+    readFile: (path) => (resolve(path) === resolve(file) ? text : base.readFile(path)),
+    ...(base.listDir === undefined ? {} : { listDir: (path: string) => base.listDir!(path) }),
+  };
+  return parseConfigFile(file, { fs: overlay });
+}

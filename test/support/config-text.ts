@@ -1,9 +1,8 @@
-// Config text without files on disk, for tests: parseConfigText reads `text` as the file `file`
-// through src/config/asterisk-conf.ts's parseConfigFile, so a test's config goes through the very
-// path the daemon's does; #include still reads through options.fs (the disk by default).
+// Config text without files on disk, for tests: an in-memory ConfigFs, and parseConfigText
+// (src/config/asterisk-conf.ts, which the benchmarks use too) re-exported where tests look.
 
 import { basename, dirname, resolve } from 'node:path';
-import { nodeConfigFs, parseConfigFile, type ConfigFs, type ParsedConfig, type ParseOptions } from '../../src/config/asterisk-conf.js';
+import type { ConfigFs } from '../../src/config/asterisk-conf.js';
 
 /** A ConfigFs over a map of absolute path → text. */
 export function inMemoryConfigFs(files: Readonly<Record<string, string>>): ConfigFs {
@@ -21,12 +20,4 @@ export function inMemoryConfigFs(files: Readonly<Record<string, string>>): Confi
   };
 }
 
-/** Parses `text` as if read from `file`; everything else `file` includes is read through options.fs. */
-export function parseConfigText(text: string, file: string, options: ParseOptions = {}): ParsedConfig {
-  const base = options.fs ?? nodeConfigFs;
-  const overlay: ConfigFs = {
-    readFile: (path) => (resolve(path) === resolve(file) ? text : base.readFile(path)),
-    ...(base.listDir === undefined ? {} : { listDir: (path: string) => base.listDir!(path) }),
-  };
-  return parseConfigFile(file, { fs: overlay });
-}
+export { parseConfigText } from '../../src/config/asterisk-conf.js';
