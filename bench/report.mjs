@@ -94,11 +94,15 @@ say('## FastAGI daemon');
 say();
 say('An Asterisk-like load (`bench/agi-load.mjs --env-writes lines`: the 25 environment lines written one by one, as res_agi.c does) running `mcdget` sessions, against the bare responder of the harness (`agi-server.mjs`: reads the environment, one memcached get, two `SET VARIABLE`s) and the daemon on memcached and on its embedded store (one `GET FULL VARIABLE` per session: the value and MCDRESULT ride in it).');
 say();
+say('Cell: sessions/s (ratio to the bare responder) p99 · server CPU per session (its ratio to the bare responder\'s in the same group; target for the daemon: at most 1.3).');
+say();
 say('| server | c=1 | c=16 | c=128 |');
 say('|---|---|---|---|');
+const bareCpu = [1, 16, 128].map((c) => cell(`agi c=${c}`, 0).cpu);
 for (const member of [0, 1, 2]) {
   const cells = [1, 16, 128].map((c) => cell(`agi c=${c}`, member));
-  say(`| ${cells[0].name} | ${cells.map((x) => `${fmt(x.ops)}/s (${fmt2(x.ratio)}) p99 ${fmt(x.p99)} µs · server CPU ${fmt(x.cpu)} µs/session${x.ok ? '' : ' **FAILED**'}`).join(' | ')} |`);
+  const cpuRatio = (x, i) => (member === 0 || !(bareCpu[i] > 0) ? '' : ` (×${fmt2(x.cpu / bareCpu[i])})`);
+  say(`| ${cells[0].name} | ${cells.map((x, i) => `${fmt(x.ops)}/s (${fmt2(x.ratio)}) p99 ${fmt(x.p99)} µs · server CPU ${fmt(x.cpu)} µs/session${cpuRatio(x, i)}${x.ok ? '' : ' **FAILED**'}`).join(' | ')} |`);
 }
 say();
 
@@ -352,7 +356,7 @@ function protocolSection() {
       const ours = median(rowsOut.filter((r) => r.op === 'get').map((r) => r.cells[i].cpu));
       return harness[i].n && Number.isFinite(ours) ? [`c=${c}: ${fmt2(harness[i].cpu)} µs of ${fmt2(ours)} (${fmt(100 * harness[i].cpu / ours)} %)`] : [];
     });
-    say(`The last row is \`client-bench.mjs\` with the null adapter (\`bench/adapters/null.mjs\`: no I/O, every request answered in one batch on the next event-loop turn): its worker loop (an async function per request in flight, two \`hrtime.bigint()\` calls, the key looked up, the histogram) and one promise made and settled per op. That CPU is inside every client row's "client CPU", since client-bench measures its whole process (\`process.cpuUsage()\`, all threads: GC included): a floor no client can get under. Its share of the client's get CPU per op (median over protocols): ${share.join('; ')}. The raw pipeline has no such loop, so the ratios above carry it as a cost of the client. At c=1 the floor also holds one event-loop turn per op, which a real client pays anyway (its socket's reply wakes the loop): there it bounds the harness's share from above.`);
+    say(`The last row is \`client-bench.mjs\` with the null adapter (\`bench/adapters/null.mjs\`: no I/O, every request answered in one batch on the next event-loop turn): its worker loop (an async function per request in flight, two \`performance.now()\` calls, the key looked up, the histogram) and one promise made and settled per op. That CPU is inside every client row's "client CPU", since client-bench measures its whole process (\`process.cpuUsage()\`, all threads: GC included): a floor no client can get under. Its share of the client's get CPU per op (median over protocols): ${share.join('; ')}. The raw pipeline has no such loop, so the ratios above carry it as a cost of the client. At c=1 the floor also holds one event-loop turn per op, which a real client pays anyway (its socket's reply wakes the loop): there it bounds the harness's share from above.`);
   }
   say();
 }

@@ -6,6 +6,7 @@ const LARGE = 16 * 1024;
 /** Up to this many characters, latin1() copies them one by one. */
 const SHORT_TEXT = 64;
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+const MAX_UINT32 = 0xffffffffn;
 
 export class ByteWriter {
   #buf: Buffer;
@@ -118,8 +119,17 @@ export class ByteWriter {
 
   uint64(value: bigint): void {
     this.#ensure(8);
-    this.#buf.writeBigUInt64BE(value, this.#len);
+    const b = this.#buf;
+    const at = this.#len;
     this.#len += 8;
+    // Deltas, initial values and CAS uniques are mostly below 2^32: two 32-bit writes then, where
+    // writeBigUInt64BE makes several BigInts of its own.
+    if (value <= MAX_UINT32) {
+      b.writeUInt32BE(0, at);
+      b.writeUInt32BE(Number(value), at + 4);
+    } else {
+      b.writeBigUInt64BE(value, at);
+    }
   }
 
   #flushToChunks(): void {

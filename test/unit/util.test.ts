@@ -172,6 +172,14 @@ describe('ByteWriter', () => {
     assert.equal(Buffer.concat(w.take()).toString('latin1'), values.map((n) => `${n},`).join(''));
   });
 
+  it('uint64 writes big-endian 8 bytes on both sides of 2^32', () => {
+    const values = [0n, 1n, 0xffff_ffffn, 0x1_0000_0000n, 0x1234_5678_9abc_def0n, 2n ** 64n - 1n];
+    const w = new ByteWriter(1);
+    for (const n of values) w.uint64(n);
+    const out = Buffer.concat(w.take());
+    assert.deepEqual(values.map((_, i) => out.readBigUInt64BE(i * 8)), values);
+  });
+
   it('uint64Decimal writes every unsigned 64-bit number as String() would', () => {
     const values = [0n, 1n, 2n ** 53n - 1n, 2n ** 53n, 2n ** 53n + 1n, 2n ** 63n, 2n ** 64n - 1n];
     const w = new ByteWriter(1);

@@ -261,6 +261,12 @@ export class BinaryDecoder {
 
 const EMPTY = Buffer.alloc(0);
 
+/** A big-endian unsigned 64-bit number; one BigInt when it fits 32 bits, as counters mostly do. */
+function uint64At(b: Buffer, at: number): bigint {
+  const high = b.readUInt32BE(at);
+  return high === 0 ? BigInt(b.readUInt32BE(at + 4)) : b.readBigUInt64BE(at);
+}
+
 /**
  * The text protocol's code for a binary status, so that one outcome has one code whatever the
  * protocol (ARCHITECTURE.md, "Result codes"): add on an existing key is 14 as in text (libmemcached's binary path says
@@ -334,7 +340,7 @@ export function acceptBinary(cmd: Command, opaque: number, out: Outcome, frame: 
     case 'incr':
     case 'decr':
       if (frame.value.length !== 8) throw new ProtocolError('counter response is not 8 bytes');
-      out.number = frame.value.readBigUInt64BE(0);
+      out.number = uint64At(frame.value, 0);
       return true;
     case 'version':
       out.text = frame.value.toString('latin1');
