@@ -20,7 +20,7 @@ import { ReadBuffer } from '../../util/read-buffer.js';
 import type { Command, Outcome, StoreMode } from './command.js';
 import { ProtocolError } from './protocol-error.js';
 import { parseDigits, parseUint64Digits } from './ascii-numbers.js';
-import { acceptServerCommand, parseCounter, serverErrorRc } from './text.js';
+import { acceptServerCommand, parseCounter, serverErrorRc, textReplyWord } from './text.js';
 import { Fold, type Refusal, type WireCodec, type WireRequest } from './wire-codec.js';
 
 /** `opaque` when the reply carried no `O` token. */
@@ -278,7 +278,6 @@ export interface MetaDecoderOptions {
 const MN_FRAME: MetaFrame = { kind: 'MN' };
 const OK_FRAME: MetaFrame = { kind: 'ok' };
 const END_FRAME: MetaFrame = { kind: 'end' };
-const ERROR_FRAME: MetaFrame = { kind: 'error' };
 
 /** Two-letter reply codes as (first << 8) | second. */
 const code = (s: string): number => (s.charCodeAt(0) << 8) | s.charCodeAt(1);
@@ -370,27 +369,7 @@ export class MetaDecoder {
     const rb = this.#rb;
     const line = rb.latin1(lineLength);
     rb.skip(nl + 1);
-    if (line === 'END') return END_FRAME;
-    if (line === 'ERROR') return ERROR_FRAME;
-    const space = line.indexOf(' ');
-    const word = space === -1 ? line : line.slice(0, space);
-    const rest = space === -1 ? '' : line.slice(space + 1);
-    switch (word) {
-      case 'STAT': {
-        const sp = rest.indexOf(' ');
-        return sp === -1 ? { kind: 'stat', name: rest, value: '' } : { kind: 'stat', name: rest.slice(0, sp), value: rest.slice(sp + 1) };
-      }
-      case 'VERSION':
-        return { kind: 'version', text: rest };
-      case 'ERROR':
-        return ERROR_FRAME;
-      case 'CLIENT_ERROR':
-        return { kind: 'client_error', text: rest };
-      case 'SERVER_ERROR':
-        return { kind: 'server_error', text: rest };
-      default:
-        throw new ProtocolError(`unexpected reply line ${JSON.stringify(line.slice(0, 80))}`);
-    }
+    return line === 'END' ? END_FRAME : textReplyWord(line);
   }
 
   #valueData(): MetaFrame | undefined {

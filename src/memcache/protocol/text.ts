@@ -173,25 +173,7 @@ export class TextDecoder {
     rb.skip(nl + 1);
     const simple = SIMPLE[line];
     if (simple !== undefined) return simple;
-    const space = line.indexOf(' ');
-    const word = space === -1 ? line : line.slice(0, space);
-    const rest = space === -1 ? '' : line.slice(space + 1);
-    switch (word) {
-      case 'VERSION':
-        return { kind: 'version', text: rest };
-      case 'STAT': {
-        const sp = rest.indexOf(' ');
-        return sp === -1 ? { kind: 'stat', name: rest, value: '' } : { kind: 'stat', name: rest.slice(0, sp), value: rest.slice(sp + 1) };
-      }
-      case 'ERROR':
-        return { kind: 'error' };
-      case 'CLIENT_ERROR':
-        return { kind: 'client_error', text: rest };
-      case 'SERVER_ERROR':
-        return { kind: 'server_error', text: rest };
-      default:
-        throw new ProtocolError(`unexpected reply line ${JSON.stringify(line.slice(0, 80))}`);
-    }
+    return textReplyWord(line);
   }
 
   #valueData(): TextFrame | undefined {
@@ -208,6 +190,42 @@ export class TextDecoder {
     this.#value = null;
     rb.skip(total);
     return { kind: 'value', key, flags: v.flags, data, cas: v.cas };
+  }
+}
+
+/** The reply lines textReplyWord frames: the same shapes in TextFrame and in meta's frames. */
+export type TextWordFrame =
+  | { kind: 'error' }
+  | { kind: 'version'; text: string }
+  | { kind: 'stat'; name: string; value: string }
+  | { kind: 'client_error' | 'server_error'; text: string };
+
+const ERROR_WORD: TextWordFrame = { kind: 'error' };
+
+/**
+ * A reply line that starts with a word and carries text: VERSION, STAT, ERROR, CLIENT_ERROR,
+ * SERVER_ERROR, as the text protocol and a meta connection (for flush_all, version, stats and
+ * errors) both see them. Anything else cannot be framed: ProtocolError.
+ */
+export function textReplyWord(line: string): TextWordFrame {
+  const space = line.indexOf(' ');
+  const word = space === -1 ? line : line.slice(0, space);
+  const rest = space === -1 ? '' : line.slice(space + 1);
+  switch (word) {
+    case 'VERSION':
+      return { kind: 'version', text: rest };
+    case 'STAT': {
+      const sp = rest.indexOf(' ');
+      return sp === -1 ? { kind: 'stat', name: rest, value: '' } : { kind: 'stat', name: rest.slice(0, sp), value: rest.slice(sp + 1) };
+    }
+    case 'ERROR':
+      return ERROR_WORD;
+    case 'CLIENT_ERROR':
+      return { kind: 'client_error', text: rest };
+    case 'SERVER_ERROR':
+      return { kind: 'server_error', text: rest };
+    default:
+      throw new ProtocolError(`unexpected reply line ${JSON.stringify(line.slice(0, 80))}`);
   }
 }
 
