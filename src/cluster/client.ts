@@ -11,8 +11,8 @@ import { MemcachedError, Rc, rcText } from '../util/errors.js';
 import { keyBytes } from '../util/keys.js';
 import type { SaslCredentials, SocketFactory, TlsSettings } from '../memcache/connection.js';
 import type { Command, Item, Outcome, StoreMode } from '../memcache/protocol/command.js';
-import { createCodec, wireTraits } from '../memcache/protocol/codecs.js';
-import type { Protocol, WireCodec } from '../memcache/protocol/wire-codec.js';
+import { refusalRule, wireTraits, type RefusalRule } from '../memcache/protocol/codecs.js';
+import type { Protocol } from '../memcache/protocol/wire-codec.js';
 import { checkCas, checkFlags, checkKeyPrefix, checkTtl, toUint64 } from '../util/request-rules.js';
 import { CLIENT_DEFAULTS } from './defaults.js';
 import type { DistributionName, HashName } from './names.js';
@@ -91,6 +91,14 @@ export interface ServerResult<T> {
 
 const MAX_KEYS_PER_GET = 100;
 
+/** The keys placed on one server, in the order given (see Client.#byServer). */
+interface ServerGroup<K, P> {
+  wire: Buffer[];
+  route: Buffer[];
+  original: K[];
+  payload: P[];
+}
+
 export class Client {
   readonly #pool: ServerPool;
   readonly #prefix: Buffer;
@@ -100,13 +108,13 @@ export class Client {
   readonly #counterWithInitial: boolean;
   readonly #quietWrites: boolean;
   /** Asked whether the protocol can carry a batch, before any of it is queued (setMulti). */
-  readonly #refuser: WireCodec;
+  readonly #refuse: RefusalRule;
 
   constructor(options: ClientOptions) {
     const o = { ...CLIENT_DEFAULTS, ...stripUndefined(options) };
     this.#protocol = o.protocol;
     ({ anyKeyByte: this.#anyKeyByte, counterWithInitial: this.#counterWithInitial, quietWrites: this.#quietWrites } = wireTraits(o.protocol));
-    this.#refuser = createCodec(o.protocol);
+    this.#refuse = refusalRule(o.protocol);
     this.#prefix = Buffer.from(o.keyPrefix ?? '', 'utf8');
     checkKeyPrefix(this.#prefix);
     this.#hashWithPrefix = o.hashWithPrefix ?? false;
@@ -189,16 +197,7 @@ export class Client {
 
   /** Fetches many keys with one request per server; misses are absent from the map. */
   async getMulti<K extends string | Buffer>(keys: readonly K[]): Promise<Map<K, Item>> {
-    const groups = new Map<number, { wire: Buffer[]; route: Buffer[]; original: K[] }>();
-    for (const key of keys) {
-      const { wire, route } = this.#key(key);
-      const index = this.#pool.pick(route);
-      let group = groups.get(index);
-      if (group === undefined) groups.set(index, (group = { wire: [], route: [], original: [] }));
-      group.wire.push(wire);
-      group.route.push(route);
-      group.original.push(key);
-    }
+    const groups = this.#byServer(keys, (key) => [key, undefined] as const);
     const result = new Map<K, Item>();
     const work: Promise<void>[] = [];
     for (const [index, group] of groups) {
@@ -239,17 +238,7 @@ export class Client {
     const flags = checkFlags(options?.flags ?? 0);
     const ttl = checkTtl(options?.ttl ?? 0);
     // Every key is checked before the first request is queued: a bad one sends nothing.
-    const groups = new Map<number, { wire: Buffer[]; route: Buffer[]; values: Buffer[]; original: K[] }>();
-    for (const [key, value] of entries) {
-      const { wire, route } = this.#key(key);
-      const index = this.#pool.pick(route);
-      let group = groups.get(index);
-      if (group === undefined) groups.set(index, (group = { wire: [], route: [], values: [], original: [] }));
-      group.wire.push(wire);
-      group.route.push(route);
-      group.values.push(typeof value === 'string' ? Buffer.from(value, 'utf8') : value);
-      group.original.push(key);
-    }
+    const groups = this.#byServer(entries, ([key, value]) => [key, typeof value === 'string' ? Buffer.from(value, 'utf8') : value] as const);
     // Each batch is built and put to the protocol's own refusal rules first (meta takes fewer
     // raw bytes in a key it must send base64), so a key it cannot carry refuses the whole call
     // before any batch is sent rather than failing its batch after others went out.
@@ -258,8 +247,8 @@ export class Client {
       for (const [index, group] of groups) {
         for (let at = 0; at < group.wire.length; at += MAX_KEYS_PER_GET) {
           const keys = group.wire.slice(at, at + MAX_KEYS_PER_GET);
-          const cmd = { op: 'storeMany', mode: 'set', keys, values: group.values.slice(at, at + MAX_KEYS_PER_GET), flags, ttl } as const;
-          const refusal = this.#refuser.refuse(cmd);
+          const cmd = { op: 'storeMany', mode: 'set', keys, values: group.payload.slice(at, at + MAX_KEYS_PER_GET), flags, ttl } as const;
+          const refusal = this.#refuse(cmd);
           if (refusal !== null) throw new MemcachedError(refusal.rc, refusal.message);
           // A lone entry can follow its placement to another server; a batch fails with its server.
           batches.push({ index, at, cmd, route: keys.length === 1 ? group.route[at] : undefined });
@@ -270,7 +259,7 @@ export class Client {
     const work: Promise<void>[] = [];
     if (!this.#quietWrites) {
       for (const [index, group] of groups) {
-        for (let i = 0; i < group.wire.length; i++) work.push(this.#setOne(index, group.wire[i]!, group.route[i]!, group.values[i]!, flags, ttl, group.original[i]!, failed));
+        for (let i = 0; i < group.wire.length; i++) work.push(this.#setOne(index, group.wire[i]!, group.route[i]!, group.payload[i]!, flags, ttl, group.original[i]!, failed));
       }
     }
     for (const { index, at, cmd, route } of batches) {
@@ -402,6 +391,26 @@ export class Client {
   }
 
   // ---- internals ----
+
+  /**
+   * Items grouped by the server their key is placed on, in the order given, each key with its
+   * wire and placement bytes and the item's payload; throws 33 at the first bad key.
+   */
+  #byServer<T, K extends string | Buffer, P>(items: Iterable<T>, split: (item: T) => readonly [K, P]): Map<number, ServerGroup<K, P>> {
+    const groups = new Map<number, ServerGroup<K, P>>();
+    for (const item of items) {
+      const [key, payload] = split(item);
+      const { wire, route } = this.#key(key);
+      const index = this.#pool.pick(route);
+      let group = groups.get(index);
+      if (group === undefined) groups.set(index, (group = { wire: [], route: [], original: [], payload: [] }));
+      group.wire.push(wire);
+      group.route.push(route);
+      group.original.push(key);
+      group.payload.push(payload);
+    }
+    return groups;
+  }
 
   /** Prefixed wire bytes and the bytes that take part in placement; throws 33 for a bad key. */
   #key(key: string | Buffer): { wire: Buffer; route: Buffer } {

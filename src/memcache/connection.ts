@@ -21,7 +21,7 @@ import type { Duplex } from 'node:stream';
 import { ByteWriter } from '../util/byte-writer.js';
 import { MemcachedError, Rc, rcOf } from '../util/errors.js';
 import { Fifo } from '../util/fifo.js';
-import { createCodec } from './protocol/codecs.js';
+import { createCodec, refusalRule, type RefusalRule } from './protocol/codecs.js';
 import type { Command, Outcome } from './protocol/command.js';
 import { Fold, type Protocol, type WireCodec, type WireRequest } from './protocol/wire-codec.js';
 
@@ -125,7 +125,9 @@ export class Connection {
   #state: State = 'idle';
   #socket: Duplex | null = null;
   /** A fresh one for every socket: no decoder state outlives the bytes it was reading. */
-  #codec: WireCodec;
+  #codec: WireCodec | null = null;
+  /** What the protocol cannot carry, asked before a request is queued (no codec needed yet). */
+  readonly #refuse: RefusalRule;
   #connectDeadline = 0;
   #timer: NodeJS.Timeout | null = null;
   #timerAt = 0;
@@ -146,8 +148,8 @@ export class Connection {
       ...options,
     };
     this.#events = events;
-    this.#codec = createCodec(options.protocol);
-    if (options.sasl && this.#codec.refuse(authCommand(options.sasl)) !== null) {
+    this.#refuse = refusalRule(options.protocol);
+    if (options.sasl && this.#refuse(authCommand(options.sasl)) !== null) {
       throw new MemcachedError(Rc.INVALID_ARGUMENTS, `SASL needs the binary protocol, not ${options.protocol}`);
     }
   }
@@ -170,7 +172,7 @@ export class Connection {
   /** Accepts a request (new, or rerouted from another connection with its deadline kept). */
   enqueue(req: PendingRequest): void {
     if (this.#closing) return settle(req, Rc.CONNECTION_FAILURE, 'client is closed');
-    const refusal = this.#codec.refuse(req.cmd);
+    const refusal = this.#refuse(req.cmd);
     if (refusal !== null) return settle(req, refusal.rc, refusal.message);
     if (this.pending >= this.#opts.maxQueue) return settle(req, Rc.TIMEOUT, 'too many requests waiting on this server');
     if (req.deadline === 0) req.deadline = this.#tickNow() + this.#opts.timeoutMs;
@@ -302,7 +304,7 @@ export class Connection {
 
   #writeRequests(batch: PendingRequest[]): void {
     const w = this.#writer;
-    const codec = this.#codec;
+    const codec = this.#codec!;
     for (const req of batch) {
       codec.encode(req, w);
       this.#written.push(req);
@@ -332,7 +334,7 @@ export class Connection {
   }
 
   #read(chunk: Buffer, socket: Duplex | null): void {
-    const codec = this.#codec;
+    const codec = this.#codec!;
     codec.feed(chunk);
     for (let frame = codec.next(); frame !== undefined; frame = codec.next()) {
       const head = this.#head();

@@ -379,6 +379,11 @@ function desync(cmd: Command, frame: BinaryFrame): ProtocolError {
   );
 }
 
+/** The binary protocol carries every command (SASL included). */
+export function refuseBinary(_cmd: Command): Refusal | null {
+  return null;
+}
+
 /** The binary protocol behind the wire seam: every request gets the next opaques, replies echo them. */
 export class BinaryCodec implements WireCodec<BinaryFrame> {
   readonly #decoder: BinaryDecoder;
@@ -388,8 +393,8 @@ export class BinaryCodec implements WireCodec<BinaryFrame> {
     this.#decoder = new BinaryDecoder(options);
   }
 
-  refuse(): Refusal | null {
-    return null;
+  refuse(cmd: Command): Refusal | null {
+    return refuseBinary(cmd);
   }
 
   encode(req: WireRequest, w: ByteWriter): void {

@@ -2,10 +2,11 @@
 // A connection makes a fresh codec for every socket it opens, so no decoder state outlives a
 // connection; the cluster reads the traits to decide what to check or emulate before sending.
 
-import { BinaryCodec } from './binary.js';
-import { MetaCodec } from './meta.js';
-import { TextCodec } from './text.js';
-import type { Protocol, WireCodec } from './wire-codec.js';
+import { BinaryCodec, refuseBinary } from './binary.js';
+import type { Command } from './command.js';
+import { MetaCodec, refuseMeta } from './meta.js';
+import { refuseText, TextCodec } from './text.js';
+import type { Protocol, Refusal, WireCodec } from './wire-codec.js';
 
 export interface WireTraits {
   /**
@@ -22,19 +23,28 @@ export interface WireTraits {
   readonly quietWrites: boolean;
 }
 
+/** Why a protocol cannot carry a command, or null: the rule its codec's refuse() applies. */
+export type RefusalRule = (cmd: Command) => Refusal | null;
+
 interface WireProtocol {
   readonly create: () => WireCodec;
+  readonly refuse: RefusalRule;
   readonly traits: WireTraits;
 }
 
 const PROTOCOLS: Record<Protocol, WireProtocol> = {
-  text: { create: () => new TextCodec(), traits: { anyKeyByte: false, counterWithInitial: false, quietWrites: false } },
-  binary: { create: () => new BinaryCodec(), traits: { anyKeyByte: false, counterWithInitial: true, quietWrites: true } },
-  meta: { create: () => new MetaCodec(), traits: { anyKeyByte: true, counterWithInitial: true, quietWrites: true } },
+  text: { create: () => new TextCodec(), refuse: refuseText, traits: { anyKeyByte: false, counterWithInitial: false, quietWrites: false } },
+  binary: { create: () => new BinaryCodec(), refuse: refuseBinary, traits: { anyKeyByte: false, counterWithInitial: true, quietWrites: true } },
+  meta: { create: () => new MetaCodec(), refuse: refuseMeta, traits: { anyKeyByte: true, counterWithInitial: true, quietWrites: true } },
 };
 
 export function createCodec(protocol: Protocol): WireCodec {
   return PROTOCOLS[protocol].create();
+}
+
+/** The protocol's refusal rule, for checking a command before there is a connection to ask. */
+export function refusalRule(protocol: Protocol): RefusalRule {
+  return PROTOCOLS[protocol].refuse;
 }
 
 export function wireTraits(protocol: Protocol): WireTraits {
